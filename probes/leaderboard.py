@@ -1,39 +1,36 @@
-"""Leaderboards from run records: a long table, a wide table shaped like the paper's, and Markdown.
+"""Leaderboards from run records: a long table, wide tables shaped like the paper's, and Markdown.
 
 Long: one row per (source, probe, dataset, split, metric, backbone, run) with the protocol columns.
-Wide: one row per backbone (and per paper row), one column per dataset x {det, seg} AP as in the
-paper's Table 3 (`coco_det_ap`, `coco_seg_ap`, `lvis_det_ap`, ...), seeds averaged, plus
-`<column>_delta` against a baseline. The paper's published rows (results/paper/, cited in its
-README) carry `source=paper`; measured rows carry `source=run`. Runs of one probe and dataset must
-share a protocol (resolution, schedule, split) to be put side by side, unless `allow_mixed`.
+Wide: one row per backbone (and per paper row) and probe, one column per (dataset, metric) as the
+probe's `TableLayout` (probes/tables.py) names it after the paper's table (`coco_det_ap`,
+`refcoco_val`, `got10k_ao`, ...), seeds averaged, plus `<column>_delta` against a baseline. The
+paper's published rows (results/paper/, cited in its README) carry `source=paper`; measured rows
+carry `source=run`. A backbone is keyed by its identity (the weights' fingerprint in the record, or
+else its full source path), never by its folder name alone: two different models called `rice-tiny`
+are two rows (shown as `rice-tiny@<fingerprint>`). Runs of one probe and dataset must share a
+protocol (every field of their records' `protocol`, and the split) to be put side by side, unless
+`allow_mixed`.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from .records import METRICS_FILE, atomic_write_text
+from .tables import TableLayout, get_layout
 
 PAPER_DIR = Path(__file__).resolve().parents[1] / "results" / "paper"
-PAPER_TABLES = {"detection": "table3_detection.csv"}
 PAPER_PROTOCOL = "paper"
-PROTOCOL_FIELDS = ("resolution", "schedule", "split")
-WIDE_SUFFIX = {"bbox_AP": "det_ap", "segm_AP": "seg_ap"}
 ARCH_SIZES = {192: "Ti", 384: "S", 768: "B", 1024: "L", 1152: "SO400M", 1280: "H", 1664: "bigG"}
 LONG_COLUMNS = ["source", "probe", "dataset", "split", "metric", "backbone", "value", "arch", "resolution",
-                "schedule", "seed", "run_id", "config_name", "code_revision", "path"]
-
-
-def wide_column(dataset: str, metric: str) -> str:
-    """Paper Table 3 naming: coco_det_ap, lvis_seg_ap, ...; the Roboflow100 columns are detection AP."""
-    if dataset.startswith("rf100_") and metric == "bbox_AP":
-        return dataset
-    return f"{dataset}_{WIDE_SUFFIX.get(metric, metric)}"
+                "schedule", "seed", "run_id", "config_name", "code_revision", "backbone_id", "path"]
+PAPER_NAME = ("*Region-based Cluster Discrimination for Visual Representation Learning* (RICE, ICCV 2025)")
 
 
 def arch_name(info: dict) -> str:
@@ -55,46 +52,74 @@ def collect_runs(runs_dir: str | Path) -> list[dict]:
         for key in ("probe", "dataset", "split", "backbone", "metrics", "protocol"):
             if key not in rec:
                 raise ValueError(f"{file}: field '{key}' is missing; not a run record")
+        for metric, value in rec["metrics"].items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{file}: field 'metrics.{metric}' = {value!r} is not a finite number")
         rec["_path"] = str(file.parent)
         records.append(rec)
     return records
 
 
+def backbone_id(rec: dict) -> str:
+    """The weights' fingerprint when the record has one, else the full source path, else the name."""
+    bb = rec["backbone"]
+    info = bb.get("info", {})
+    return str(bb.get("fingerprint") or bb.get("source") or info.get("source") or bb["name"])
+
+
+def display_names(records: list[dict]) -> dict[str, str]:
+    """backbone id -> row label: the name, plus `@<fingerprint>` where two identities share a name."""
+    ids_of: dict[str, set[str]] = {}
+    for rec in records:
+        ids_of.setdefault(rec["backbone"]["name"], set()).add(backbone_id(rec))
+    labels = {}
+    for name, ids in ids_of.items():
+        for i in ids:
+            labels[i] = name if len(ids) == 1 else f"{name}@{i[:8] if len(i) >= 8 and '/' not in i else i}"
+    return labels
+
+
 def run_rows(records: list[dict]) -> list[dict]:
+    labels = display_names(records)
     rows = []
     for rec in records:
         info = rec["backbone"].get("info", {})
+        bid = backbone_id(rec)
         for metric, value in rec["metrics"].items():
             rows.append({
                 "source": "run", "probe": rec["probe"], "dataset": rec["dataset"], "split": rec["split"],
-                "metric": metric, "backbone": rec["backbone"]["name"], "value": float(value),
-                "arch": arch_name(info), "resolution": rec["protocol"]["resolution"],
-                "schedule": rec["protocol"]["schedule"], "seed": rec.get("seed", ""), "run_id": rec.get("run_id", ""),
-                "config_name": rec.get("config_name", ""), "code_revision": rec.get("code_revision", ""),
+                "metric": metric, "backbone": labels[bid], "value": float(value),
+                "arch": arch_name(info), "resolution": str(rec["protocol"].get("resolution", "")),
+                "schedule": str(rec["protocol"].get("schedule", "")), "seed": rec.get("seed", ""),
+                "run_id": rec.get("run_id", ""), "config_name": rec.get("config_name", ""),
+                "code_revision": rec.get("code_revision", ""), "backbone_id": bid,
                 "path": rec["_path"], "family": info.get("family", ""),
             })
     return rows
 
 
-def paper_rows(probe: str, paper_dir: Path) -> list[dict]:
-    file = paper_dir / PAPER_TABLES[probe]
+def paper_rows(layout: TableLayout, paper_dir: Path) -> list[dict]:
+    """The paper's published table as long rows (values in the probe's own unit)."""
+    file = paper_dir / layout.paper_file
     if not file.is_file():
         raise FileNotFoundError(f"paper table {file} not found (pass --paper-dir, or --no-paper)")
     table = pd.read_csv(file)
+    value_columns = [c for c in table.columns if c not in layout.paper_info_columns]
     rows = []
     for _, r in table.iterrows():
-        for col in table.columns[3:]:
-            if pd.isna(r[col]):
+        for col in value_columns:
+            key = layout.paper_key(col) if layout.paper_key else (col, col)
+            if key is None or pd.isna(r[col]):
                 continue
-            if col.endswith("_det_ap") or col.endswith("_seg_ap"):
-                dataset, metric = col[:-7], "bbox_AP" if col.endswith("_det_ap") else "segm_AP"
-            else:
-                dataset, metric = col, "bbox_AP"
+            dataset, metric = key
             rows.append({
-                "source": "paper", "probe": probe, "dataset": dataset, "split": "val", "metric": metric,
-                "backbone": r["method"], "value": float(r[col]), "arch": r["arch"], "resolution": str(r["resolution"]),
+                "source": "paper", "probe": layout.probe, "dataset": dataset, "split": layout.paper_split,
+                "metric": metric, "backbone": str(r[layout.paper_method_column]),
+                "value": float(r[col]) * layout.paper_scale.get(col, 1.0),
+                "arch": str(r.get("arch", "")), "resolution": str(r.get("resolution", "")),
                 "schedule": PAPER_PROTOCOL, "seed": "", "run_id": "", "config_name": "", "code_revision": "",
-                "path": str(file), "family": str(r["method"]).lower(), "_column": col,
+                "backbone_id": f"paper:{r[layout.paper_method_column]}", "path": str(file),
+                "family": str(r[layout.paper_method_column]).lower(), "_column": col,
             })
     return rows
 
@@ -106,7 +131,8 @@ def protocol_conflicts(records: list[dict]) -> list[str]:
         groups.setdefault((rec["probe"], rec["dataset"]), []).append(rec)
     problems = []
     for (probe, dataset), recs in sorted(groups.items()):
-        for field in PROTOCOL_FIELDS:
+        fields = sorted({"split"} | {k for rec in recs for k in rec["protocol"]})
+        for field in fields:
             values: dict[str, list[str]] = {}
             for rec in recs:
                 value = rec["protocol"].get(field) if field != "split" else rec["split"]
@@ -120,19 +146,27 @@ def protocol_conflicts(records: list[dict]) -> list[str]:
 @dataclass
 class Leaderboard:
     long: pd.DataFrame
-    wide: pd.DataFrame
+    wide: pd.DataFrame  # every probe's rows; columns are the union of the probes' columns
     markdown: str
+    per_probe: dict[str, pd.DataFrame]
+
+
+def _wide_columns(long: pd.DataFrame) -> pd.Series:
+    out = []
+    for probe, dataset, metric in zip(long["probe"], long["dataset"], long["metric"]):
+        layout = get_layout(probe)
+        out.append(layout.wide_column(dataset, metric) if layout else None)
+    return pd.Series(out, index=long.index, dtype=object)
 
 
 def wide_table(long: pd.DataFrame, baseline: str | None, split_protocols: bool = False,
                paper_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-    """One row per (probe, source, backbone); with `split_protocols` (mixed runs allowed) one row per
-    protocol too, so that runs of different protocols are never averaged together."""
-    ap = long[long["metric"].isin(list(WIDE_SUFFIX))].copy()
+    """One probe's wide table: one row per (source, backbone); with `split_protocols` (mixed runs allowed)
+    one row per protocol too, so that runs of different protocols are never averaged together."""
     head = ["probe", "method", "arch", "resolution", "schedule", "source", "runs"]
+    ap = long.assign(column=_wide_columns(long)).dropna(subset=["column"])
     if ap.empty:
         return pd.DataFrame(columns=head)
-    ap["column"] = [wide_column(d, m) for d, m in zip(ap["dataset"], ap["metric"])]
     ap = ap.rename(columns={"backbone": "method"})
     key = ["probe", "source", "method", "arch"] + (["resolution", "schedule"] if split_protocols else [])
     values = ap.pivot_table(index=key, columns="column", values="value", aggfunc="mean")
@@ -203,35 +237,63 @@ def build_leaderboard(runs_dir: str | Path, baseline: str | None = None, allow_m
         raise ValueError("refusing to put runs with different protocols side by side:\n  " + "\n  ".join(conflicts)
                          + "\npass --allow-mixed to compare them anyway")
     rows = run_rows(records)
-    paper_columns: list[str] = []
-    if paper_dir is not None:
-        for probe in sorted({r["probe"] for r in records} & set(PAPER_TABLES)):
-            published = paper_rows(probe, Path(paper_dir))
+    paper_columns: dict[str, list[str]] = {}
+    for probe in sorted({r["probe"] for r in records}):
+        layout = get_layout(probe)
+        if paper_dir is not None and layout is not None and layout.paper_file:
+            published = paper_rows(layout, Path(paper_dir))
             rows += published
-            paper_columns += list(dict.fromkeys(r["_column"] for r in published))
+            paper_columns[probe] = list(dict.fromkeys(
+                layout.wide_column(r["dataset"], r["metric"]) or r["_column"] for r in published))
     long = pd.DataFrame(rows)
     long["_order"] = (long["source"] != "paper").astype(int)
     long = long.sort_values(["probe", "dataset", "metric", "_order", "backbone", "seed"], kind="stable")
-    wide = wide_table(long.drop(columns="_order"), baseline, split_protocols=bool(conflicts),
-                      paper_columns=tuple(paper_columns))
-    long = long[LONG_COLUMNS]
-    md = "\n".join([
-        "# Leaderboard", "",
-        f"Runs from `{runs_dir}`; AP in percent."
-        + (" Rows with source=paper are the published numbers of *Region-based Cluster Discrimination for "
-           "Visual Representation Learning* (RICE, ICCV 2025), Table 3 (see results/paper/README.md)."
-           if paper_columns else ""), "",
-        *(["**Mixed protocols:** " + "; ".join(conflicts), ""] if conflicts else []),
-        to_markdown(wide), "",
-    ])
-    return Leaderboard(long.reset_index(drop=True), wide, md)
+    long = long.drop(columns="_order")
+    per_probe, sections = {}, []
+    probes_with_baseline = {p for p in long["probe"].unique()
+                            if baseline and baseline in set(long.loc[long["probe"] == p, "backbone"])}
+    for probe in sorted(long["probe"].unique()):
+        part = long[long["probe"] == probe]
+        use_baseline = baseline if (probe in probes_with_baseline or not probes_with_baseline) else None
+        wide = wide_table(part, use_baseline, split_protocols=bool(conflicts),
+                          paper_columns=tuple(paper_columns.get(probe, ())))
+        per_probe[probe] = wide
+        layout = get_layout(probe)
+        cited = f" Rows with source=paper: {PAPER_NAME}, {layout.citation} (see results/paper/README.md)." \
+            if probe in paper_columns and layout and layout.citation else ""
+        sections += [f"## {layout.title if layout else probe}", "", f"Probe `{probe}`.{cited}", "",
+                     to_markdown(wide), ""]
+    wide_all = pd.concat(list(per_probe.values()), ignore_index=True) if per_probe else pd.DataFrame()
+    md = "\n".join(["# Leaderboard", "", f"Runs from `{runs_dir}`; metrics in percent.", "",
+                    *(["**Mixed protocols:** " + "; ".join(conflicts), ""] if conflicts else []), *sections])
+    return Leaderboard(long[LONG_COLUMNS].reset_index(drop=True), wide_all, md, per_probe)
+
+
+def check_output(out_csv: str | Path) -> Path:
+    """-o must name a file in a folder we can write to; said before anything is written."""
+    out_csv = Path(out_csv)
+    if out_csv.is_dir():
+        raise ValueError(f"-o {out_csv}: is a folder; name the long table's CSV file (e.g. {out_csv / 'board.csv'})")
+    parent = out_csv.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"-o {out_csv}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"-o {out_csv}: cannot write into {parent} (permission denied)")
+    return out_csv
 
 
 def write_leaderboard(board: Leaderboard, out_csv: str | Path) -> dict[str, Path]:
-    out_csv = Path(out_csv)
+    """OUT.csv (long), OUT_wide.csv (all probes), OUT_wide_<probe>.csv (one per probe) and OUT.md."""
+    out_csv = check_output(out_csv)
     wide_path = out_csv.with_name(out_csv.stem + "_wide.csv")
     md_path = out_csv.with_suffix(".md")
     atomic_write_text(out_csv, board.long.to_csv(index=False))
     atomic_write_text(wide_path, board.wide.to_csv(index=False))
+    paths = {"long": out_csv, "wide": wide_path, "markdown": md_path}
+    for probe, wide in board.per_probe.items():
+        paths[f"wide_{probe}"] = atomic_write_text(out_csv.with_name(f"{out_csv.stem}_wide_{probe}.csv"),
+                                                   wide.to_csv(index=False))
     atomic_write_text(md_path, board.markdown)
-    return {"long": out_csv, "wide": wide_path, "markdown": md_path}
+    return paths

@@ -1,9 +1,12 @@
 """Collect finished runs into leaderboard tables, with the paper's published rows beside them.
 
 Writes OUT.csv (long: one row per probe, dataset, split, metric, backbone, run, with the protocol
-columns), OUT_wide.csv (one row per backbone, shaped like the paper's Table 3, with `<column>_delta`
-against --baseline) and OUT.md (the wide table in Markdown, also printed). Runs of the same probe and
-dataset whose protocol (resolution, schedule, split) differs are refused unless --allow-mixed.
+columns), OUT_wide_<probe>.csv (one row per backbone, shaped like the paper's table of that probe:
+Table 1 mllm, Table 2 refseg, Table 3 detection, Table 4 tracking, with `<column>_delta` against
+--baseline), OUT_wide.csv (all probes' wide rows together) and OUT.md (one section per probe, also
+printed). A backbone is identified by its weights' fingerprint: two different models of the same
+name are two rows. Runs of the same probe and dataset whose protocol (resolution, schedule, split,
+and any other protocol field such as a tuned tower) differs are refused unless --allow-mixed.
 
 example:
   rice-probe leaderboard runs -o results/detection.csv --baseline mlcd-vit-tiny
@@ -15,11 +18,10 @@ import argparse
 from pathlib import Path
 
 HELP = "write long / wide / Markdown leaderboards from run directories"
+PAPER_DIR = Path(__file__).resolve().parents[2] / "results" / "paper"  # = probes.leaderboard.PAPER_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from probes.leaderboard import PAPER_DIR
-
     parser.add_argument("runs_dir", metavar="RUNS_DIR", help="root holding <probe>/<dataset>/<backbone>/<run_id>/")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.csv",
                         help="long table path; OUT_wide.csv and OUT.md are written beside it")
@@ -32,11 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from probes.leaderboard import build_leaderboard, write_leaderboard
+    from probes.leaderboard import build_leaderboard, check_output, write_leaderboard
 
+    check_output(args.output)  # before the runs are read
     board = build_leaderboard(args.runs_dir, args.baseline, args.allow_mixed,
                               None if args.no_paper else args.paper_dir)
     paths = write_leaderboard(board, args.output)
     print(board.markdown)
-    print(f"wrote {paths['long']}, {paths['wide']}, {paths['markdown']}")
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0

@@ -88,3 +88,54 @@ def test_mixed_protocols_are_refused(runs, tmp_path, capsys):
 def test_unknown_baseline(runs, tmp_path):
     with pytest.raises(ValueError, match="--baseline 'nope' matches no backbone"):
         build_leaderboard(runs, baseline="nope")
+
+
+def test_same_name_different_weights_are_two_rows(tmp_path):
+    """Backbones are keyed by their fingerprint, not their folder name."""
+    runs = tmp_path / "runs"
+    for fingerprint, ap in (("aaaaaaaa11111111", 30.0), ("bbbbbbbb22222222", 20.0)):
+        rec = {"probe": "detection", "dataset": "toy", "split": "val", "seed": 0, "run_id": f"r-{fingerprint}",
+               "backbone": {"name": "rice-tiny", "fingerprint": fingerprint,
+                            "info": {"name": "rice-tiny", **INFO["rice-vit-b"]}},
+               "metrics": {"bbox_AP": ap, "segm_AP": ap / 2},
+               "protocol": {"resolution": "r", "schedule": "s", "split": "val"}}
+        RunDir.locate(runs, "detection", "toy", "rice-tiny", rec["run_id"]).write_metrics(rec)
+    board = build_leaderboard(runs, paper_dir=None)
+    wide = board.per_probe["detection"].set_index("method")
+    assert sorted(wide.index) == ["rice-tiny@aaaaaaaa", "rice-tiny@bbbbbbbb"]
+    assert wide.loc["rice-tiny@aaaaaaaa", "toy_det_ap"] == 30.0 and wide.loc["rice-tiny@bbbbbbbb", "toy_det_ap"] == 20.0
+    assert set(board.long["backbone_id"]) == {"aaaaaaaa11111111", "bbbbbbbb22222222"}
+
+
+def test_non_numeric_metric_is_named(runs, tmp_path, capsys):
+    rec_file = next(runs.rglob("metrics.json"))
+    rec = __import__("json").loads(rec_file.read_text())
+    rec["metrics"]["bbox_AP"] = "n/a"
+    rec_file.write_text(__import__("json").dumps(rec))
+    assert main(["leaderboard", str(runs), "-o", str(tmp_path / "b.csv")]) == 2
+    err = capsys.readouterr().err
+    assert str(rec_file) in err and "metrics.bbox_AP" in err and "'n/a'" in err
+    assert not (tmp_path / "b.csv").exists()
+
+
+def test_output_that_is_a_folder_or_unwritable(runs, tmp_path, capsys):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert main(["leaderboard", str(runs), "-o", str(folder)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    assert main(["leaderboard", str(runs), "-o", str(blocker / "sub" / "b.csv")]) == 2
+    err = capsys.readouterr().err
+    assert str(blocker) in err and "not a folder" in err
+
+
+def test_protocol_fields_beyond_resolution_are_compared(tmp_path):
+    runs = tmp_path / "runs"
+    for name, tower in (("rice-vit-b", "frozen"), ("mlcd-vit-b", "tuned@2e-06")):
+        rec = {"probe": "detection", "dataset": "toy", "split": "val", "run_id": name,
+               "backbone": {"name": name, "info": {"name": name, **INFO[name]}}, "metrics": {"bbox_AP": 1.0},
+               "protocol": {"resolution": "r", "schedule": "s", "split": "val", "tower": tower}}
+        RunDir.locate(runs, "detection", "toy", name, name).write_metrics(rec)
+    with pytest.raises(ValueError, match="detection/toy: tower differs"):
+        build_leaderboard(runs, paper_dir=None)

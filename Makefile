@@ -3,15 +3,22 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test
+LOCK := requirements.lock
+
+.PHONY: install demo test lock
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# the locked versions, exactly (requirements.lock), then this project on top of them without re-resolving
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -r $(LOCK) -e ".[dev]"
 	touch $(STAMP)
+
+# rewrite the lock from the current .venv (after changing pyproject.toml and `make install`)
+lock:
+	$(PY) -m pip freeze --exclude-editable | $(PY) .ci/lock_markers.py > $(LOCK)
 
 demo: install
 	$(VENV)/bin/rice-probe demo --out demo_out

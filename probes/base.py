@@ -18,7 +18,20 @@ from .records import METRICS_FILE
 # probe name -> module that registers it on import
 PROBE_MODULES = {
     "detection": "probes.detection",
+    "refseg": "probes.refseg",
+    "mllm": "mllm.probe",
+    "tracking": "tracking.probe",
 }
+
+
+@dataclass
+class OutputConfig:
+    """Where a probe run goes (every probe's config has one); not part of the run's identity: a run id hashes
+    the config without it, the backbone's weights and the data."""
+
+    runs_dir: str = "runs"
+    run_id: str = ""  # "" -> <preset>-s<seed>-<identity hash>
+    resume: bool = True
 
 
 @dataclass

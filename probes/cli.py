@@ -13,6 +13,11 @@ SUBCOMMANDS = {
     "detection": "probes.commands.detection",
     "leaderboard": "probes.commands.leaderboard",
     "demo": "probes.commands.demo",
+    "refseg": "probes.commands.refseg",
+    "mllm": "probes.commands.mllm",
+    "tracking": "probes.commands.tracking",
+    "sweep": "probes.commands.sweep",
+    "figures": "probes.commands.figures",
 }
 
 

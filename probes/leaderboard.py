@@ -107,6 +107,7 @@ def paper_rows(layout: TableLayout, paper_dir: Path) -> list[dict]:
     value_columns = [c for c in table.columns if c not in layout.paper_info_columns]
     rows = []
     for _, r in table.iterrows():
+        label = layout.paper_label(r.to_dict()) if layout.paper_label else str(r[layout.paper_method_column])
         for col in value_columns:
             key = layout.paper_key(col) if layout.paper_key else (col, col)
             if key is None or pd.isna(r[col]):
@@ -114,11 +115,11 @@ def paper_rows(layout: TableLayout, paper_dir: Path) -> list[dict]:
             dataset, metric = key
             rows.append({
                 "source": "paper", "probe": layout.probe, "dataset": dataset, "split": layout.paper_split,
-                "metric": metric, "backbone": str(r[layout.paper_method_column]),
-                "value": float(r[col]) * layout.paper_scale.get(col, 1.0),
+                "metric": metric, "backbone": label,
+                "value": round(float(r[col]) * layout.paper_scale.get(col, 1.0), 6),
                 "arch": str(r.get("arch", "")), "resolution": str(r.get("resolution", "")),
                 "schedule": PAPER_PROTOCOL, "seed": "", "run_id": "", "config_name": "", "code_revision": "",
-                "backbone_id": f"paper:{r[layout.paper_method_column]}", "path": str(file),
+                "backbone_id": f"paper:{label}", "path": str(file),
                 "family": str(r[layout.paper_method_column]).lower(), "_column": col,
             })
     return rows

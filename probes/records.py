@@ -18,10 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
 import yaml
 
-from rice.train.checkpoint import atomic_torch_save
+# torch is imported inside the functions that need it, so `rice-probe --help` stays fast
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
@@ -35,9 +34,21 @@ def safe_name(text: str) -> str:
     return cleaned or "unnamed"
 
 
+def make_dirs(path: Path) -> Path:
+    """mkdir -p whose new folders are 0755 whatever the umask (records are meant to be shared)."""
+    missing, node = [], Path(path)
+    while not node.exists() and node != node.parent:
+        missing.append(node)
+        node = node.parent
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True)
+        os.chmod(folder, 0o755)
+    return Path(path)
+
+
 def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -78,6 +89,7 @@ def code_revision() -> str:
 
 
 def environment() -> dict:
+    import torch
     import torchvision
 
     return {
@@ -122,16 +134,20 @@ class RunDir:
             if diff:
                 raise ValueError(f"{self.config_path}: this run directory holds a different config ({diff}); "
                                  f"choose another --run-id or delete the directory")
-        self.path.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.path)
         atomic_write_text(self.config_path, yaml.safe_dump(config, sort_keys=False))
 
     def save_checkpoint(self, state: dict) -> Path:
+        from rice.train.checkpoint import atomic_torch_save
+
         atomic_torch_save(state, self.checkpoint_path)
         return self.checkpoint_path
 
     def load_checkpoint(self) -> dict | None:
         if not self.checkpoint_path.is_file():
             return None
+        import torch
+
         return torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
 
     def write_metrics(self, record: dict) -> Path:

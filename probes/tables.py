@@ -31,6 +31,8 @@ class TableLayout:
     paper_file: str = ""  # CSV under results/paper/ ("" when the paper has no such table)
     paper_info_columns: tuple[str, ...] = ("method", "arch", "resolution")  # descriptive, not values
     paper_method_column: str = "method"
+    # paper CSV row (a dict) -> row label, where the method column alone does not tell rows apart
+    paper_label: Callable[[dict], str] | None = None
     # paper CSV column -> (dataset, metric) as the probe's records name them; None leaves the column out
     paper_key: Callable[[str], tuple[str, str] | None] | None = None
     paper_scale: Mapping[str, float] = field(default_factory=dict)  # paper column -> factor into our unit

@@ -13,7 +13,19 @@ from typing import Mapping, Sequence
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keeps the layout of module docstrings (usage examples) and shows argument defaults."""
+    """Keeps the layout of module docstrings (usage examples) and shows each argument's default once.
+
+    "(default: X)" is added only when there is a default worth showing (not None, not a store_true
+    False, not an empty list) and the help text does not already say "default" itself.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default  # identity for None/False: 0 is a default worth showing, False is not
+        if "default" in text.lower() or default is None or default is False or default is argparse.SUPPRESS \
+                or (isinstance(default, (list, str)) and not default):
+            return text
+        return super()._get_help_string(action)
 
 
 def build_parser(prog: str, description: str, subcommands: Mapping[str, str]) -> argparse.ArgumentParser:

@@ -25,11 +25,12 @@ class LineProgress:
     """tqdm's small interface, printed as `desc: n/total (pct) elapsed, rate, postfix` lines."""
 
     def __init__(self, iterable: Iterable | None = None, total: int | None = None, desc: str = "",
-                 disable: bool = False, every: float | None = None, stream: Any = None, **_: Any):
+                 disable: bool = False, every: float | None = None, stream: Any = None, initial: int = 0,
+                 **_: Any):
         self.iterable, self.desc, self.disable = iterable, desc, disable
         if total is None and iterable is not None and hasattr(iterable, "__len__"):
             total = len(iterable)  # type: ignore[arg-type]
-        self.total, self.n, self.postfix = total, 0, ""
+        self.total, self.n, self.initial, self.postfix = total, initial, initial, ""
         self.every = log_interval() if every is None else every
         self.stream = stream or sys.stderr
         self.start = self.last = time.time()
@@ -70,13 +71,13 @@ class LineProgress:
     def _print(self) -> None:
         elapsed = time.time() - self.start
         done = f"{self.n}/{self.total} ({100.0 * self.n / self.total:.0f}%)" if self.total else f"{self.n}"
-        rate = f"{self.n / elapsed:.2f}/s" if elapsed > 0 else "-"
+        rate = f"{(self.n - self.initial) / elapsed:.2f}/s" if elapsed > 0 else "-"
         tail = f", {self.postfix}" if self.postfix else ""
         print(f"{self.desc + ': ' if self.desc else ''}{done} {elapsed:.0f}s, {rate}{tail}", file=self.stream,
               flush=True)
 
     def close(self) -> None:
-        if not self.closed and not self.disable and self.n:
+        if not self.closed and not self.disable and self.n > self.initial:
             self._print()
         self.closed = True
 

@@ -35,3 +35,15 @@ def _spawn_ranks(worker, args: tuple, nprocs: int, timeout_s: float) -> None:
 @pytest.fixture(scope="session")
 def spawn_ranks():
     return _spawn_ranks
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one intra-op thread while a module's tests run (tiny ops stall on a busy machine otherwise);
+    test modules opt in with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -4,11 +4,16 @@
   2. `rice curate`               region shards: the toy masks, RapidOCR on the signs, k-means labels
   3. `rice pretrain` x 2         RICE (region + OCR + image losses) and the MLCD-style image-level baseline,
      `rice export`  x 2          same tiny ViT preset, seed, data and schedule; plus the untrained step-0 model
-  4. `rice-probe detection` x 3  Cascade Mask R-CNN on each frozen backbone (RICE, MLCD-style, random init)
-  5. `rice-probe leaderboard`    OUT/results/leaderboard.{csv,md}
+  4. on each frozen backbone (RICE, MLCD-style, random init), every probe of the suite:
+     `rice-probe detection` x 3  Cascade Mask R-CNN (toy COCO val AP)
+     `rice-probe mllm`      x 3  LLaVA-NeXT with a tiny Qwen2, scored by lmms-eval (toy VQA per question type)
+     `rice-probe refseg`    x 3  LISA with a tiny SAM (toy RefCOCO val cIoU / gIoU)
+     `rice-probe tracking`  x 3  OSTrack-style tracker (toy GOT-10k val AO / success)
+  5. `rice-probe leaderboard`    OUT/results/leaderboard.{csv,md}, one wide table per probe
   6. figures                     OUT/figures/detection_ap.png, OUT/figures/pca_features.png
 
-The full run takes 6-8 minutes on 2 CPU cores; `--fast` (what the tests run) about 30 seconds. Rerunning
+The full run takes about 13 minutes on 2 CPU cores (measured: 13m31s with a test suite beside it); `--fast`
+(what the tests run) about 45 seconds on 2 idle cores. Rerunning
 with the same --out skips finished steps and resumes the unfinished one.
 """
 

@@ -1,7 +1,7 @@
 """DemoConfig: every knob of `rice-probe demo`, with the full and the `--fast` presets, validated up front.
 
-The full preset takes 6-8 minutes on 2 CPU cores (measured: 6m04s idle, 7m45s beside other jobs; the budget
-is 15); `--fast` (the test suite's) about 30 seconds. Explicit knobs win over either preset. The config is
+The full preset takes about 13 minutes on 2 CPU cores with all four probes (the budget is 15); `--fast` (the
+test suite's) under a minute. Explicit knobs win over either preset. The config is
 saved as `OUT/demo_config.json`; a rerun into the same folder must use the same settings (so that finished
 steps can be skipped safely).
 """
@@ -43,6 +43,21 @@ class DemoConfig:
     detection_iters: int = 400
     detection_size: int = 224  # train crop and test size, px (a multiple of 4 x patch keeps strides exact)
     eval_images: int = 0  # val images scored (0: all)
+    # 5. MLLM probe (LLaVA-NeXT with the tiny LLM, toy VQA through lmms-eval)
+    mllm_stage1_steps: int = 10  # optimizer steps of stage 1 (projector on captions)
+    mllm_stage2_steps: int = 60  # optimizer steps of stage 2 (projector + LLM on conversations)
+    mllm_train_items: int = 0  # first N items of each LLaVA train file (0: all)
+    mllm_eval_docs: int = 40  # toy VQA questions scored by lmms-eval (0: all)
+    # 5b. referring segmentation probe (LISA on LLaVA-NeXT with the tiny LLM and a tiny SAM, toy RefCOCO)
+    refseg_steps: int = 60  # optimizer steps (batch 2 images, up to 3 expressions each)
+    refseg_eval_images: int = 20  # toy RefCOCO val images scored (0: all)
+    # 5c. tracking probe (tiny OSTrack-style tracker on its own toy GOT-10k sequences, 160 x 120 px)
+    # (the tiny preset's recipe: ~320 iterations is what the tracker needs to beat the fixed-box floor; fewer
+    # does not; ~30 CPU-s per backbone)
+    tracking_sequences: int = 20  # toy sequences written for it (train + val, 80 / 20)
+    tracking_frames: int = 30  # frames per toy sequence
+    tracking_epochs: int = 10
+    tracking_samples: int = 256  # training pairs per epoch (batch 8)
     # 6. figures
     pca_images: int = 4  # toy val images in the PCA feature figure
     # torch intra-op threads while the demo runs (0: torch's default). One thread is as fast for these tiny
@@ -71,8 +86,14 @@ class DemoConfig:
 
         if not self.out_dir:
             raise bad("out_dir", "name an output folder (--out)")
-        minimum = {"num_images": 10, "image_size": 128, "num_clusters": 2, "pretrain_steps": 1,
-                   "pretrain_batch_size": 1, "detection_iters": 1, "detection_size": 56, "pca_images": 1}
+        for name in ("mllm_stage1_steps", "mllm_stage2_steps", "mllm_train_items", "mllm_eval_docs",
+                     "refseg_eval_images"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise bad(name, "must be an integer >= 0")
+        minimum = {"refseg_steps": 1, "num_images": 10, "image_size": 128, "num_clusters": 2, "pretrain_steps": 1,
+                   "pretrain_batch_size": 1, "detection_iters": 1, "detection_size": 56, "pca_images": 1,
+                   "tracking_sequences": 2, "tracking_frames": 2, "tracking_epochs": 1, "tracking_samples": 16}
         for name, low in minimum.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -118,5 +139,7 @@ class DemoConfig:
 
 
 # --fast: the smallest run that still goes through every real step (the test suite runs it)
-FAST_PRESET = dict(num_images=60, num_clusters=16, pretrain_steps=12, pretrain_batch_size=8, detection_iters=12,
+FAST_PRESET = dict(num_images=60, num_clusters=16, pretrain_steps=12, pretrain_batch_size=8, detection_iters=12, mllm_stage1_steps=1,
+                   mllm_stage2_steps=2, mllm_train_items=8, mllm_eval_docs=4, refseg_steps=2, refseg_eval_images=1,
+                   tracking_sequences=2, tracking_frames=6, tracking_epochs=1, tracking_samples=32,
                    detection_size=112, pca_images=2)

@@ -13,26 +13,19 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from probes.records import atomic_write_json, now_iso
+from probes.records import atomic_write_json
+from probes.runner import Step, clock, metric_groups, metrics_lines, run_steps, torch_threads
+from probes.runner import marker_path as _marker_at
 
-from . import steps
+from . import mllm_steps, refseg_steps, steps, tracking_steps
 from .config import BACKBONES, MLCD, RANDOM, RICE, DemoConfig
 from .figures import ap_bar_chart, pca_grid
 
 CONFIG_FILE = "demo_config.json"
 SUMMARY_FILE = "summary.json"
 AP_FIGURE, PCA_FIGURE = "detection_ap.png", "pca_features.png"
-
-
-@dataclass(frozen=True)
-class Step:
-    name: str
-    run: Callable[[DemoConfig, dict], dict]  # (config, results of earlier steps by name) -> this step's result
-    what: str
 
 
 def figures(cfg: DemoConfig, results: dict) -> dict:
@@ -61,13 +54,19 @@ STEPS: tuple[Step, ...] = (
     Step(RANDOM, steps.random_init, "save the untrained step-0 model (the floor)"),
     *(Step(f"detection-{name}", steps.detection(name), f"detection probe on the frozen {name} backbone")
       for name in BACKBONES),
+    *(Step(f"mllm-{name}", mllm_steps.step(name), f"MLLM probe (LLaVA-NeXT, toy VQA) on the frozen {name} backbone")
+      for name in BACKBONES),
+    *(Step(f"refseg-{name}", refseg_steps.step(name), f"referring segmentation (LISA, toy RefCOCO) on the frozen {name} backbone")
+      for name in BACKBONES),
+    *(Step(f"tracking-{name}", tracking_steps.step(name), f"tracking probe (OSTrack-style, toy GOT-10k) on the frozen {name} backbone")
+      for name in BACKBONES),
     Step("leaderboard", steps.leaderboard, "leaderboard CSV + Markdown over the detection runs"),
     Step("figures", figures, "bar chart of detection AP, PCA of patch features"),
 )
 
 
 def marker_path(cfg: DemoConfig, index: int, step: Step) -> Path:
-    return cfg.steps_dir / f"{index:02d}-{step.name}.json"
+    return _marker_at(cfg.steps_dir, index, step)
 
 
 def claim_output(cfg: DemoConfig) -> None:
@@ -86,69 +85,46 @@ def claim_output(cfg: DemoConfig) -> None:
     atomic_write_json(path, cfg.record())
 
 
-def clock(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m}m{s:02d}s"
-
-
 def run_demo(cfg: DemoConfig) -> dict:
     """Run (or resume) every step; returns the summary (also written to OUT/summary.json)."""
-    import torch
-
     cfg = cfg.validate()
     claim_output(cfg)
-    threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         return _run_steps(cfg)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run_steps(cfg: DemoConfig) -> dict:
-    start, results, timings = time.time(), {}, {}
-    for i, step in enumerate(STEPS, 1):
-        marker = marker_path(cfg, i, step)
-        head = f"[{i}/{len(STEPS)}] {step.name}: {step.what}"
-        if marker.is_file():
-            done = json.loads(marker.read_text())
-            results[step.name] = done["result"]
-            timings[step.name] = done["seconds"]
-            print(f"{head} -- done earlier ({marker.relative_to(cfg.root)}), skipped", flush=True)
-            continue
-        print(f"\n{'=' * 100}\n{head}  [elapsed {clock(time.time() - start)}]\n{'=' * 100}", flush=True)
-        tick = time.time()
-        try:
-            result = step.run(cfg, results)
-        except BaseException as err:
-            print(f"[{i}/{len(STEPS)}] {step.name}: FAILED after {clock(time.time() - tick)} ({type(err).__name__}); "
-                  f"finished steps are kept: rerun the same command to resume from this step", flush=True)
-            raise
-        seconds = round(time.time() - tick, 2)
-        atomic_write_json(marker, {"step": step.name, "finished": now_iso(), "seconds": seconds, "result": result})
-        results[step.name], timings[step.name] = result, seconds
-        print(f"[{i}/{len(STEPS)}] {step.name}: finished in {clock(seconds)}", flush=True)
-    summary = make_summary(cfg, results, timings, time.time() - start)
+    """The shared runner (probes.runner) over STEPS, markers in OUT/steps/, then the summary."""
+    start = time.time()
+    done = run_steps(STEPS, cfg, cfg.steps_dir)
+    summary = make_summary(cfg, done.results, done.seconds, time.time() - start)
     atomic_write_json(cfg.root / SUMMARY_FILE, summary)
     print_summary(cfg, summary)
     return summary
 
 
 def make_summary(cfg: DemoConfig, results: dict, timings: dict, wall: float) -> dict:
+    """Paths and metrics of the demo. Generic over the probes: every step result with a "metrics" key
+    appears under "metrics" ({probe: {backbone: metrics}}) and as "<probe>_metrics" / "<probe>_runs"."""
     board = results["leaderboard"]
-    return {
+    groups = metric_groups(results, BACKBONES)
+    summary = {
         "out_dir": str(cfg.root),
         "leaderboard_csv": board["csv"], "leaderboard_md": board["markdown"],
         "figures": {"detection_ap": results["figures"]["ap_chart"], "pca": results["figures"]["pca"]},
         "toyworld": results["toyworld"]["dir"], "shards": results["curate"]["dir"],
         "pretrain_runs": {name: results[f"pretrain-{name}"]["dir"] for name in (RICE, MLCD)},
         "backbones": {name: str(cfg.backbone_dir(name)) for name in BACKBONES},
-        "detection_runs": {name: results[f"detection-{name}"]["dir"] for name in BACKBONES},
-        "detection_metrics": {name: results[f"detection-{name}"]["metrics"] for name in BACKBONES},
-        "step_seconds": timings, "this_run_seconds": round(wall, 2),
-        "all_steps_seconds": round(sum(timings.values()), 2),
+        "metrics": groups,
+        "probe_runs": {step: r["dir"] for step, r in results.items()
+                       if isinstance(r, dict) and "metrics" in r and "dir" in r},
     }
+    for probe, by_backbone in groups.items():
+        summary[f"{probe}_metrics"] = by_backbone
+        summary[f"{probe}_runs"] = {b: results[f"{probe}-{b}" if b else probe].get("dir", "") for b in by_backbone}
+    summary.update({"step_seconds": timings, "this_run_seconds": round(wall, 2),
+                    "all_steps_seconds": round(sum(timings.values()), 2)})
+    return summary
 
 
 def print_summary(cfg: DemoConfig, s: dict) -> None:
@@ -157,13 +133,10 @@ def print_summary(cfg: DemoConfig, s: dict) -> None:
           f"all steps together {clock(s['all_steps_seconds'])}\n{'=' * 100}")
     if md.is_file():
         print(md.read_text().rstrip())
-    rows = [f"  {n:<12} bbox AP {m.get('bbox_AP', float('nan')):6.2f}   AP50 {m.get('bbox_AP50', float('nan')):6.2f}"
-            + (f"   segm AP {m['segm_AP']:6.2f}" if "segm_AP" in m else "")
-            for n, m in s["detection_metrics"].items()]
-    print("\nDetection on the toy val split (COCO AP, %):\n" + "\n".join(rows))
+    print("\nProbe metrics on the toy val splits (%):\n" + "\n".join(metrics_lines(s["metrics"])))
     print(f"\nleaderboard:  {s['leaderboard_csv']}\n              {s['leaderboard_md']}")
     print(f"figures:      {s['figures']['detection_ap']}\n              {s['figures']['pca']}")
     print(f"pretraining:  {s['pretrain_runs'][RICE]}\n              {s['pretrain_runs'][MLCD]}")
     print("backbones:    " + "\n              ".join(s["backbones"].values()))
-    print("probe runs:   " + "\n              ".join(s["detection_runs"].values()))
+    print("probe runs:   " + "\n              ".join(s["probe_runs"].values()))
     print(f"toy world:    {s['toyworld']}\nshards:       {s['shards']}\nsummary:      {cfg.root / SUMMARY_FILE}")

@@ -6,37 +6,12 @@ done-marker. Only the random-init floor is not a command: it is the pretraining 
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
+
+from probes.runner import StepFailed, call, probe_cli, rice_cli  # noqa: F401  (the demo's steps use these names)
 
 from .config import CONFIGS, MLCD, RANDOM, RICE, DemoConfig
-
-
-class StepFailed(RuntimeError):
-    """A command of the demo exited with an error (which it has printed)."""
-
-
-def call(prog: str, main: Callable[[Sequence[str]], int], argv: list[str]) -> None:
-    """Run `prog argv` in this process; a non-zero exit becomes a RuntimeError that names the command."""
-    argv = [str(a) for a in argv]
-    command = f"{prog} {shlex.join(argv)}"
-    print(f"$ {command}", flush=True)
-    code = main(argv)
-    if code:
-        raise StepFailed(f"`{command}` exited with status {code} (its error is printed above)")
-
-
-def rice_cli(argv: list) -> None:
-    from rice.cli import main
-
-    call("rice", main, argv)
-
-
-def probe_cli(argv: list) -> None:
-    from probes.cli import main
-
-    call("rice-probe", main, argv)
 
 
 def _quiet(cfg: DemoConfig) -> list[str]:
@@ -65,7 +40,14 @@ def curate(cfg: DemoConfig, results: dict) -> dict:
     rice_cli(["curate", toy / "coco" / "train", "--out", out, "--config", CONFIGS / "curate" / "toy.yaml",
               "--masks", f"coco:{toy / 'coco' / 'annotations' / 'instances_train.json'}",
               "--embedder", cfg.embedder, "--num-clusters", cfg.num_clusters, "--ocr", cfg.ocr,
+              # the preset's k nearest centers per image, capped by K (a tiny demo may have fewer centers)
+              "--image-labels-k", min(3, cfg.num_clusters),
               "--seed", cfg.seed, *_quiet(cfg)])
+    return curate_result(out)
+
+
+def curate_result(out: Path) -> dict:
+    """A finished curation's step result: its folder, K, OCR vocabulary, pretraining overrides and counts."""
     written = json.loads((out / "curate_config.json").read_text())
     stats = json.loads((out / "curate_stats.json").read_text())
     return {"dir": str(out), "num_object_classes": written["num_object_classes"],

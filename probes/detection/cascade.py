@@ -1,24 +1,34 @@
-"""Cascade RoI heads (Cai & Vasconcelos, Cascade R-CNN) on torchvision's detection parts.
+"""Cascade RoI heads (Cai & Vasconcelos, Cascade R-CNN) as Detectron2's `CascadeROIHeads` runs them, on
+torchvision's detection parts.
 
 Stage t has its own box head, IoU threshold and BoxCoder weights (0.5 / 0.6 / 0.7 and
 (10,10,5,5) / (20,20,10,10) / (30,30,15,15) by default) and regresses class-agnostic deltas.
-Training: the proposals of stage t+1 are the detached, decoded boxes of stage t; each stage appends
-the GT boxes, matches at its own threshold and samples its minibatch. Test: boxes are refined through
-all stages; the final boxes are classified by every stage's head and the softmax scores averaged;
-then per-class NMS, and the mask head runs on the detections. The mask loss uses the positives of
-the last stage.
+
+Training: stage 0 takes the RPN proposals with the GT boxes appended, labels them at its threshold and
+samples `batch_size_per_image` RoIs (`positive_fraction` positive). Stage t > 0 takes *every* box stage
+t - 1 refined from its own input (decoded with stage t - 1's coder, clipped, detached, empty boxes
+dropped) and labels it at its own threshold: no GT appended, no re-sampling. The mask head trains on
+stage 0's sampled positives (IoU >= 0.5) and their matched GT masks.
+
+Test: each stage classifies and refines the boxes it is given (stage 0 the proposals, stage t the boxes
+of stage t - 1); the class scores are the mean over stages of each stage's scores on its own input
+boxes, the boxes are the last stage's output; then score threshold, per-class NMS, top k, and the mask
+head on the detections.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.models.detection import _utils as det_utils
-from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image, remove_small_boxes, roi_align
+from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image, roi_align
 
 from .config import CascadeConfig
 from .heads import BoxHead, CascadeStage, MaskHead
+from .losses import box_l1, sigmoid_cross_entropy, softmax_cross_entropy
 from .pooler import LevelRoIAlign
 
 CANONICAL_LEVEL = 2  # the stride-p level of the five-level pyramid
@@ -37,8 +47,21 @@ class _ScaleGradient(torch.autograd.Function):
         return grad * ctx.scale, None
 
 
+@dataclass
+class StageBatch:
+    """One stage's training RoIs (per image) and its predictions on them (all images concatenated)."""
+
+    boxes: list[torch.Tensor]  # (R_i, 4) the stage's input boxes
+    labels: list[torch.Tensor]  # (R_i,) 0 = background, else the matched GT's class 1..K
+    gt_boxes: list[torch.Tensor]  # (R_i, 4) the matched GT box (meaningless where the label is 0)
+    matched: list[torch.Tensor]  # (R_i,) index of the matched GT box in its image (0 where background)
+    logits: torch.Tensor  # (R, K + 1)
+    deltas: torch.Tensor  # (R, 4) class-agnostic, in the stage's BoxCoder units
+
+
 class CascadeRoIHeads(nn.Module):
-    def __init__(self, in_channels: int, num_classes: int, strides: list[float], cfg: CascadeConfig):
+    def __init__(self, in_channels: int, num_classes: int, strides: list[float], cfg: CascadeConfig,
+                 class_image_counts: torch.Tensor | None = None):
         super().__init__()
         self.cfg = cfg
         self.num_classes = num_classes
@@ -51,10 +74,16 @@ class CascadeRoIHeads(nn.Module):
                          num_classes)
             for _ in range(self.num_stages)
         ])
-        # low == high: every proposal is either foreground (IoU >= t) or background; none is ignored
+        # low == high: every box is either foreground (IoU >= t) or background; none is ignored
         self.matchers = [det_utils.Matcher(t, t, allow_low_quality_matches=False) for t in cfg.iou_thresholds]
         self.box_coders = [det_utils.BoxCoder(tuple(float(v) for v in w)) for w in cfg.bbox_reg_weights]
         self.sampler = det_utils.BalancedPositiveNegativeSampler(cfg.batch_size_per_image, cfg.positive_fraction)
+        weights = None
+        if cfg.fed_loss:
+            if class_image_counts is None or len(class_image_counts) != num_classes:
+                raise ValueError(f"model.cascade.fed_loss needs one image count per class ({num_classes})")
+            weights = torch.as_tensor(class_image_counts, dtype=torch.float32) ** cfg.fed_loss_freq_weight_power
+        self.register_buffer("fed_loss_weights", weights, persistent=False)  # from the data, not trained
         self.mask_pooler = self.mask_head = None
         if cfg.mask:
             self.mask_pooler = LevelRoIAlign(levels, cfg.mask_pool_size, cfg.sampling_ratio, cfg.canonical_box_size,
@@ -62,46 +91,49 @@ class CascadeRoIHeads(nn.Module):
             self.mask_head = MaskHead(in_channels, cfg.mask_conv_dims, num_classes, cfg.norm)
 
     # -- targets -----------------------------------------------------------------------------------
-    def label_proposals(self, stage: int, proposals: list[torch.Tensor], targets: list[dict], sample: bool = True):
-        """Stage `stage`'s training targets. Returns per image: proposals (with GT appended, sampled),
-        labels (0 = background), matched GT boxes and matched GT indices."""
-        props_out, labels_out, gt_out, idx_out = [], [], [], []
-        for props, tgt in zip(proposals, targets):
-            gt_boxes, gt_labels = tgt["boxes"].to(props), tgt["labels"]
-            props = torch.cat([props, gt_boxes])
+    def label_boxes(self, stage: int, boxes: list[torch.Tensor], targets: list[dict]):
+        """Match every box to the GT at stage `stage`'s IoU threshold. Per image: labels (0 = background),
+        matched GT boxes and matched GT indices."""
+        labels_out, gt_out, idx_out = [], [], []
+        for b, tgt in zip(boxes, targets):
+            gt_boxes, gt_labels = tgt["boxes"].to(b), tgt["labels"]
             if gt_boxes.shape[0] == 0:
-                matched = torch.full((props.shape[0],), -1, dtype=torch.int64, device=props.device)
-            else:
-                matched = self.matchers[stage](box_iou(gt_boxes, props))  # (P,), -1 below the threshold
+                labels_out.append(torch.zeros(b.shape[0], dtype=torch.int64, device=b.device))
+                gt_out.append(torch.zeros_like(b))
+                idx_out.append(torch.zeros(b.shape[0], dtype=torch.int64, device=b.device))
+                continue
+            matched = self.matchers[stage](box_iou(gt_boxes, b))  # (R,), -1 below the threshold
             safe = matched.clamp(min=0)
-            labels = gt_labels[safe] if gt_boxes.shape[0] else torch.zeros_like(matched)
-            labels = torch.where(matched >= 0, labels, torch.zeros_like(labels))
-            props_out.append(props)
-            labels_out.append(labels)
-            gt_out.append(gt_boxes[safe] if gt_boxes.shape[0] else torch.zeros_like(props))
+            labels_out.append(torch.where(matched >= 0, gt_labels[safe], torch.zeros_like(safe)))
+            gt_out.append(gt_boxes[safe])
             idx_out.append(safe)
-        if sample:
-            pos, neg = self.sampler(labels_out)
-            keep = [torch.nonzero(p | n).squeeze(1) for p, n in zip(pos, neg)]
-            props_out = [x[k] for x, k in zip(props_out, keep)]
-            labels_out = [x[k] for x, k in zip(labels_out, keep)]
-            gt_out = [x[k] for x, k in zip(gt_out, keep)]
-            idx_out = [x[k] for x, k in zip(idx_out, keep)]
-        return props_out, labels_out, gt_out, idx_out
+        return labels_out, gt_out, idx_out
+
+    def sample_proposals(self, proposals: list[torch.Tensor], targets: list[dict]):
+        """Stage 0's RoIs: the proposals with the GT boxes appended, labelled at stage 0's threshold, then
+        sampled. Returns per image: boxes, labels, matched GT boxes, matched GT indices."""
+        boxes = [torch.cat([p, t["boxes"].to(p)]) for p, t in zip(proposals, targets)]
+        labels, gt_boxes, matched = self.label_boxes(0, boxes, targets)
+        pos, neg = self.sampler(labels)
+        keep = [torch.nonzero(p | n).squeeze(1) for p, n in zip(pos, neg)]
+        return tuple([x[k] for x, k in zip(xs, keep)] for xs in (boxes, labels, gt_boxes, matched))
 
     # -- shared ------------------------------------------------------------------------------------
     def _run_stage(self, stage: int, features: list[torch.Tensor], boxes: list[torch.Tensor]):
         pooled = self.box_pooler(features, boxes)  # (N, C, S, S)
-        if self.training:
-            pooled = _ScaleGradient.apply(pooled, 1.0 / self.num_stages)
+        pooled = _ScaleGradient.apply(pooled, 1.0 / self.num_stages)
         return self.stages[stage](pooled)  # (N, K + 1), (N, 4)
 
-    def _decode(self, stage: int, deltas: torch.Tensor, boxes: list[torch.Tensor], image_sizes) -> list[torch.Tensor]:
+    def refine(self, stage: int, deltas: torch.Tensor, boxes: list[torch.Tensor], image_sizes) -> list[torch.Tensor]:
+        """Stage `stage`'s deltas (N, 4) applied to its input boxes with its own coder, clipped to each image."""
         out = []
         for d, b, size in zip(deltas.split([len(b) for b in boxes]), boxes, image_sizes):
-            decoded = self.box_coders[stage].decode_single(d, b)
-            out.append(clip_boxes_to_image(decoded, size))
+            out.append(clip_boxes_to_image(self.box_coders[stage].decode_single(d, b), size))
         return out
+
+    def class_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """(N, K + 1) logits -> scores: softmax, or per-class sigmoid (column 0 then unused)."""
+        return logits.sigmoid() if self.cfg.cls_loss == "sigmoid" else F.softmax(logits, dim=-1)
 
     def forward(self, features: list[torch.Tensor], proposals: list[torch.Tensor], image_sizes: list[tuple[int, int]],
                 targets: list[dict] | None = None):
@@ -112,25 +144,39 @@ class CascadeRoIHeads(nn.Module):
         return self._detect(features, proposals, image_sizes)
 
     # -- training ----------------------------------------------------------------------------------
+    def training_stages(self, features, proposals, image_sizes, targets) -> list[StageBatch]:
+        """Every stage's RoIs, labels and predictions for one training step (see the module docstring)."""
+        out: list[StageBatch] = []
+        for t in range(self.num_stages):
+            if t == 0:
+                boxes, labels, gt_boxes, matched = self.sample_proposals([p.detach() for p in proposals], targets)
+            else:
+                prev = out[-1]
+                boxes = self.refine(t - 1, prev.deltas.detach(), [b.detach() for b in prev.boxes], image_sizes)
+                boxes = [b[(b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])] for b in boxes]  # Detectron2's nonempty()
+                labels, gt_boxes, matched = self.label_boxes(t, boxes, targets)
+            logits, deltas = self._run_stage(t, features, boxes)
+            out.append(StageBatch(boxes, labels, gt_boxes, matched, logits, deltas))
+        return out
+
+    def _cls_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.cfg.cls_loss == "sigmoid":
+            return sigmoid_cross_entropy(logits, labels, self.fed_loss_weights, self.cfg.fed_loss_num_classes)
+        return softmax_cross_entropy(logits, labels)
+
     def _losses(self, features, proposals, image_sizes, targets) -> dict[str, torch.Tensor]:
         losses: dict[str, torch.Tensor] = {}
-        boxes = [p.detach() for p in proposals]
-        labels = matched = None
-        for t in range(self.num_stages):
-            if t > 0:
-                boxes = self._decode(t - 1, deltas.detach(), boxes, image_sizes)
-                boxes = [b[remove_small_boxes(b, 1e-2)] for b in boxes]
-            boxes, labels, gt_boxes, matched = self.label_proposals(t, boxes, targets)
-            logits, deltas = self._run_stage(t, features, boxes)
-            labels_cat = torch.cat(labels)
-            pos = labels_cat > 0
-            reg_target = self.box_coders[t].encode_single(torch.cat(gt_boxes)[pos], torch.cat(boxes)[pos])
-            loss_box = F.l1_loss(deltas[pos], reg_target, reduction="sum") / max(1, labels_cat.numel())
+        stages = self.training_stages(features, proposals, image_sizes, targets)
+        for t, s in enumerate(stages):
+            labels = torch.cat(s.labels)
+            pos = labels > 0
+            reg_target = self.box_coders[t].encode_single(torch.cat(s.gt_boxes)[pos], torch.cat(s.boxes)[pos])
             w = self.cfg.stage_loss_weights[t]
-            losses[f"loss_cls_stage{t}"] = w * F.cross_entropy(logits, labels_cat)
-            losses[f"loss_box_stage{t}"] = w * loss_box
+            losses[f"loss_cls_stage{t}"] = w * self._cls_loss(s.logits, labels)
+            losses[f"loss_box_stage{t}"] = w * box_l1(s.deltas, reg_target, pos)
         if self.mask_head is not None:
-            losses["loss_mask"] = self._mask_loss(features, boxes, labels, matched, targets)
+            first = stages[0]
+            losses["loss_mask"] = self._mask_loss(features, first.boxes, first.labels, first.matched, targets)
         return losses
 
     def _mask_loss(self, features, boxes, labels, matched, targets) -> torch.Tensor:
@@ -155,15 +201,13 @@ class CascadeRoIHeads(nn.Module):
     # -- inference ---------------------------------------------------------------------------------
     @torch.no_grad()
     def _detect(self, features, proposals, image_sizes) -> list[dict]:
-        boxes = proposals
+        boxes, probs = proposals, []
         for t in range(self.num_stages):
-            _, deltas = self._run_stage(t, features, boxes)
-            boxes = self._decode(t, deltas, boxes, image_sizes)
-        probs = sum(F.softmax(self._run_stage(t, features, boxes)[0], dim=-1) for t in range(self.num_stages))
-        probs = probs / self.num_stages  # (N, K + 1): the stages' ensemble on the final boxes
-        results = []
-        for b, p in zip(boxes, probs.split([len(b) for b in boxes])):
-            results.append(self._postprocess(b, p))
+            logits, deltas = self._run_stage(t, features, boxes)
+            probs.append(self.class_probs(logits))  # on this stage's own input boxes
+            boxes = self.refine(t, deltas, boxes, image_sizes)  # no empty-box filter: rows stay aligned
+        mean = sum(probs) / self.num_stages  # (N, K + 1)
+        results = [self._postprocess(b, p) for b, p in zip(boxes, mean.split([len(b) for b in boxes]))]
         if self.mask_head is not None:
             det_boxes = [r["boxes"] for r in results]
             if sum(len(b) for b in det_boxes):
@@ -178,12 +222,10 @@ class CascadeRoIHeads(nn.Module):
         return results
 
     def _postprocess(self, boxes: torch.Tensor, probs: torch.Tensor) -> dict:
+        """Detectron2's fast_rcnn_inference for class-agnostic boxes: threshold, per-class NMS, top k."""
         cfg = self.cfg
         scores = probs[:, 1:]  # (N, K), background dropped
         rows, cls = torch.nonzero(scores > cfg.score_thresh, as_tuple=True)
         b, s, lab = boxes[rows], scores[rows, cls], cls + 1
-        keep = remove_small_boxes(b, 1e-2)
-        b, s, lab = b[keep], s[keep], lab[keep]
         keep = batched_nms(b, s, lab, cfg.nms_thresh)[: cfg.detections_per_image]
         return {"boxes": b[keep], "scores": s[keep], "labels": lab[keep]}
-

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from probes.base import OutputConfig
+
 PYRAMID_KINDS = ("maxpool", "deconv")
 NORMS = ("LN", "")
+CLS_LOSSES = ("softmax", "sigmoid")
 
 
 @dataclass
@@ -54,6 +57,13 @@ class CascadeConfig:
     mask_conv_dims: tuple[int, ...] = (256, 256, 256, 256)
     norm: str = "LN"
     mask: bool = True
+    # "softmax" cross-entropy (ViTDet's COCO recipe) or "sigmoid": one BCE per class (its LVIS recipe)
+    cls_loss: str = "softmax"
+    # the federated loss (sigmoid only): each batch penalises its own GT classes plus negatives sampled by
+    # image count ** fed_loss_freq_weight_power, up to fed_loss_num_classes classes (Detectron2's defaults)
+    fed_loss: bool = False
+    fed_loss_num_classes: int = 50
+    fed_loss_freq_weight_power: float = 0.5
     score_thresh: float = 0.05
     nms_thresh: float = 0.5
     detections_per_image: int = 100
@@ -109,17 +119,13 @@ class EvalConfig:
 class DataConfig:
     # coco:DIR | lvis:DIR | toy:DIR | cocofmt:TRAIN.json:IMAGES[:VAL.json:VAL_IMAGES]
     spec: str = ""
-    # what to do with annotations whose box has no area: "error" (name the annotation) or "skip"
+    # what to do with annotations whose box has no area: "error" (name the annotation) or "skip";
+    # boxes entirely outside their image are always skipped, and counted in the run record
     degenerate_boxes: str = "error"
-
-
-@dataclass
-class OutputConfig:
-    """Where the run goes; not part of the run's identity (excluded from the config hash)."""
-
-    runs_dir: str = "runs"
-    run_id: str = ""  # "" -> <preset>-s<seed>-<config hash>
-    resume: bool = True
+    # repeat-factor sampling (Detectron2's RepeatFactorTrainingSampler, LVIS): an image is seen
+    # max(1, sqrt(t / f)) times per epoch for the rarest class in it (f: fraction of training images holding
+    # the class), with stochastic rounding; 0 switches it off (uniform epochs)
+    repeat_factor_thresh: float = 0.0
 
 
 @dataclass
@@ -135,31 +141,88 @@ class DetectionConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def validate(self) -> "DetectionConfig":
+        """Raise ValueError naming the first bad field and its value; returns self."""
         def bad(field_name, value, why):
             raise ValueError(f"detection config: field '{field_name}' = {value!r}: {why}")
 
+        def check(field_name, value, ok, why):
+            if not ok(value):
+                bad(field_name, value, why)
+
+        positive_int = (lambda v: isinstance(v, int) and v >= 1, "must be an integer >= 1")
+        non_negative_int = (lambda v: isinstance(v, int) and v >= 0, "must be an integer >= 0")
+        fraction = (lambda v: 0 < v <= 1, "must be in (0, 1]")
         m = self.model
         if m.pyramid.kind not in PYRAMID_KINDS:
             bad("model.pyramid.kind", m.pyramid.kind, f"expected one of {PYRAMID_KINDS}")
         for name, norm in (("model.pyramid.norm", m.pyramid.norm), ("model.cascade.norm", m.cascade.norm)):
             if norm not in NORMS:
                 bad(name, norm, f"expected one of {NORMS}")
+        check("model.pyramid.out_channels", m.pyramid.out_channels, *positive_int)
+        r = m.rpn
+        check("model.rpn.anchor_scale", r.anchor_scale, lambda v: v > 0, "must be > 0")
+        check("model.rpn.aspect_ratios", r.aspect_ratios, lambda v: len(v) >= 1 and all(a > 0 for a in v),
+              "needs at least one ratio, all > 0")
+        for name in ("conv_depth", "batch_size_per_image", "pre_nms_top_n_train", "post_nms_top_n_train",
+                     "pre_nms_top_n_test", "post_nms_top_n_test"):
+            check(f"model.rpn.{name}", getattr(r, name), *positive_int)
+        check("model.rpn.positive_fraction", r.positive_fraction, *fraction)
+        check("model.rpn.nms_thresh", r.nms_thresh, *fraction)
+        check("model.rpn.bg_iou_thresh", r.bg_iou_thresh, lambda v: 0 <= v <= r.fg_iou_thresh <= 1,
+              f"need 0 <= bg_iou_thresh <= fg_iou_thresh ({r.fg_iou_thresh}) <= 1")
         c = m.cascade
         if not (len(c.iou_thresholds) == len(c.bbox_reg_weights) == len(c.stage_loss_weights) >= 1):
             bad("model.cascade.iou_thresholds", c.iou_thresholds,
                 "iou_thresholds, bbox_reg_weights and stage_loss_weights need one entry per stage")
-        if any(len(w) != 4 for w in c.bbox_reg_weights):
-            bad("model.cascade.bbox_reg_weights", c.bbox_reg_weights, "each stage needs 4 weights (wx, wy, ww, wh)")
+        check("model.cascade.iou_thresholds", c.iou_thresholds, lambda v: all(0 < t < 1 for t in v),
+              "each threshold must be in (0, 1)")
+        if any(len(w) != 4 or min(w) <= 0 for w in c.bbox_reg_weights):
+            bad("model.cascade.bbox_reg_weights", c.bbox_reg_weights, "each stage needs 4 weights (wx, wy, ww, wh) > 0")
         if not 1 <= c.roi_levels <= 5:
             bad("model.cascade.roi_levels", c.roi_levels, "must be 1..5")
-        if self.train.max_iters < 1:
-            bad("train.max_iters", self.train.max_iters, "must be >= 1")
-        if self.train.batch_size < 1:
-            bad("train.batch_size", self.train.batch_size, "must be >= 1")
-        if not 0 < self.input.min_scale <= self.input.max_scale:
-            bad("input.min_scale", self.input.min_scale, "need 0 < min_scale <= max_scale")
+        for name in ("batch_size_per_image", "box_pool_size", "mask_pool_size", "detections_per_image",
+                     "canonical_box_size", "fed_loss_num_classes"):
+            check(f"model.cascade.{name}", getattr(c, name), *positive_int)
+        check("model.cascade.sampling_ratio", c.sampling_ratio, *non_negative_int)
+        check("model.cascade.positive_fraction", c.positive_fraction, *fraction)
+        check("model.cascade.nms_thresh", c.nms_thresh, *fraction)
+        check("model.cascade.score_thresh", c.score_thresh, lambda v: 0 <= v < 1, "must be in [0, 1)")
+        if c.cls_loss not in CLS_LOSSES:
+            bad("model.cascade.cls_loss", c.cls_loss, f"expected one of {CLS_LOSSES}")
+        if c.fed_loss and c.cls_loss != "sigmoid":
+            bad("model.cascade.fed_loss", c.fed_loss, "the federated loss needs model.cascade.cls_loss=sigmoid")
+        t = self.train
+        check("train.max_iters", t.max_iters, *positive_int)
+        check("train.batch_size", t.batch_size, *positive_int)
+        check("train.lr", t.lr, lambda v: v > 0, "must be > 0")
+        check("train.weight_decay", t.weight_decay, lambda v: v >= 0, "must be >= 0")
+        check("train.betas", t.betas, lambda v: len(v) == 2 and all(0 <= b < 1 for b in v),
+              "needs two values in [0, 1)")
+        check("train.warmup_iters", t.warmup_iters, *non_negative_int)
+        check("train.warmup_factor", t.warmup_factor, *fraction)
+        check("train.lr_steps", t.lr_steps, lambda v: all(s >= 1 for s in v) and list(v) == sorted(v),
+              "must be increasing iterations >= 1")
+        check("train.gamma", t.gamma, lambda v: v > 0, "must be > 0")
+        check("train.grad_clip", t.grad_clip, lambda v: v >= 0, "must be >= 0 (0: no clipping)")
+        check("train.checkpoint_every", t.checkpoint_every, *positive_int)
+        check("train.log_every", t.log_every, *positive_int)
+        check("train.num_workers", t.num_workers, *non_negative_int)
+        check("train.threads", t.threads, *non_negative_int)
+        check("train.device", t.device, lambda v: v in ("auto", "cpu", "cuda") or
+              (v.startswith("cuda:") and v[5:].isdigit()), "expected auto, cpu, cuda or cuda:N")
+        check("eval.batch_size", self.eval.batch_size, *positive_int)
+        check("eval.max_images", self.eval.max_images, *non_negative_int)
+        check("eval.max_dets_lvis", self.eval.max_dets_lvis, *positive_int)
+        i = self.input
+        for name in ("image_size", "test_short_edge", "test_max_size"):
+            check(f"input.{name}", getattr(i, name), *positive_int)
+        check("input.size_divisibility", i.size_divisibility, *non_negative_int)
+        if not 0 < i.min_scale <= i.max_scale:
+            bad("input.min_scale", i.min_scale, "need 0 < min_scale <= max_scale")
         if self.data.degenerate_boxes not in ("error", "skip"):
             bad("data.degenerate_boxes", self.data.degenerate_boxes, "expected 'error' or 'skip'")
+        check("data.repeat_factor_thresh", self.data.repeat_factor_thresh, lambda v: 0 <= v <= 1,
+              "must be in [0, 1] (0: no repeat-factor sampling)")
         return self
 
     def protocol(self, split: str) -> dict:

@@ -9,7 +9,8 @@
 
 Every problem (missing file, empty file, missing field, image file not on disk, a box without area)
 raises ValueError / FileNotFoundError naming the file, the field and the value, before any run
-directory is created.
+directory is created. Boxes without area may be skipped instead (`degenerate_boxes="skip"`); boxes
+entirely outside their image are always skipped; both are counted per reason (`skipped`).
 """
 
 from __future__ import annotations
@@ -87,20 +88,36 @@ class DetectionSplit:
     images: list[ImageRecord]
     anns_by_image: dict[int, list[dict]]
     category_ids: list[int]  # sorted; contiguous label i + 1 <-> category_ids[i] (0 is background)
-    skipped_annotations: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # reason ("no_area", "outside_image") -> count
     label_of: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self):
         self.label_of = {cid: i + 1 for i, cid in enumerate(self.category_ids)}
 
     @property
+    def skipped_annotations(self) -> int:
+        return sum(self.skipped.values())
+
+    def class_image_counts(self) -> list[int]:
+        """Images per class in label order: LVIS' own `image_count` when every category has one, else
+        counted from the loaded annotations (what the federated loss weights by)."""
+        cats = {int(c["id"]): c for c in self.dataset["categories"]}
+        if all("image_count" in c for c in cats.values()):
+            return [int(cats[cid]["image_count"]) for cid in self.category_ids]
+        counts = dict.fromkeys(self.category_ids, 0)
+        for anns in self.anns_by_image.values():
+            for cid in {a["category_id"] for a in anns}:
+                counts[cid] += 1
+        return [counts[cid] for cid in self.category_ids]
+
+    @property
     def has_masks(self) -> bool:
         return any(a.get("segmentation") for anns in self.anns_by_image.values() for a in anns)
 
 
-def _read_json(path: Path, spec: str) -> dict:
+def _read_json(path: Path, spec: str, hint: str = "") -> dict:
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: annotation file not found (from --data {spec!r})")
+        raise FileNotFoundError(f"{path}: annotation file not found (from --data {spec!r}){hint}")
     text = path.read_text()
     if not text.strip():
         raise ValueError(f"{path}: annotation file is empty")
@@ -115,7 +132,7 @@ def _read_json(path: Path, spec: str) -> dict:
             raise ValueError(f"{path}: field '{key}' is missing or not a list")
     for key in ("images", "categories"):
         if not data[key]:
-            raise ValueError(f"{path}: field '{key}' is empty")
+            raise ValueError(f"{path}: field '{key}' is empty{hint if key == 'images' else ''}")
     return data
 
 
@@ -129,7 +146,11 @@ def _image_path(files: SplitFiles, img: dict, kind: str) -> Path:
 def load_split(files: SplitFiles, kind: str, spec: str, training: bool,
                degenerate_boxes: str = "error") -> DetectionSplit:
     path = files.annotations
-    data = _read_json(path, spec)
+    hint = ""
+    if kind == "toy" and not training:
+        hint = (" (the toy world has no val split: it was generated with too few images; "
+                "`rice toyworld --num-images N` with N >= 2 writes both splits)")
+    data = _read_json(path, spec, hint)
     if training and not data["annotations"]:
         raise ValueError(f"{path}: field 'annotations' is empty: nothing to train on")
     category_ids = sorted(int(c["id"]) for c in data["categories"])
@@ -145,13 +166,13 @@ def load_split(files: SplitFiles, kind: str, spec: str, training: bool,
             raise FileNotFoundError(f"{path}: image id {img['id']} (field 'file_name' = "
                                     f"{img.get('file_name', img.get('coco_url'))!r}) not found at {file}")
         images.append(ImageRecord(int(img["id"]), file, int(img["height"]), int(img["width"])))
-    ids = {im.id for im in images}
+    by_id = {im.id: im for im in images}
     known_cats = set(category_ids)
     by_image: dict[int, list[dict]] = {im.id: [] for im in images}
-    skipped = 0
+    skipped = {"no_area": 0, "outside_image": 0}
     for i, ann in enumerate(data["annotations"]):
         where = f"{path}: annotation id {ann.get('id', f'#{i}')}"
-        if ann.get("image_id") not in ids:
+        if ann.get("image_id") not in by_id:
             raise ValueError(f"{where}: field 'image_id' = {ann.get('image_id')!r} names no image in this file")
         if ann.get("category_id") not in known_cats:
             raise ValueError(f"{where}: field 'category_id' = {ann.get('category_id')!r} is not in 'categories'")
@@ -161,12 +182,16 @@ def load_split(files: SplitFiles, kind: str, spec: str, training: bool,
             raise ValueError(f"{where}: field 'bbox' = {box!r} is not [x, y, width, height]")
         if box[2] <= 0 or box[3] <= 0:
             if degenerate_boxes == "skip":
-                skipped += 1
+                skipped["no_area"] += 1
                 continue
             raise ValueError(f"{where} (image {ann['image_id']}): field 'bbox' = {box!r} has no area; "
                              f"fix the annotation or set data.degenerate_boxes=skip")
+        im = by_id[ann["image_id"]]
+        if box[0] >= im.width or box[1] >= im.height or box[0] + box[2] <= 0 or box[1] + box[3] <= 0:
+            skipped["outside_image"] += 1  # nothing of it is in the picture: nothing to learn from
+            continue
         by_image[ann["image_id"]].append(ann)
-    return DetectionSplit(files, data, images, by_image, category_ids, skipped)
+    return DetectionSplit(files, data, images, by_image, category_ids, {k: v for k, v in skipped.items() if v})
 
 
 @dataclass

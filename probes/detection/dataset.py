@@ -7,6 +7,7 @@ stream), and the augmentation runs under that seed: the stream of batches depend
 
 from __future__ import annotations
 
+import math
 from typing import Iterator
 
 import numpy as np
@@ -96,22 +97,56 @@ class EvalDataset(Dataset):
                                                          "orig_size": (record.height, record.width)}
 
 
+def repeat_factors(split: DetectionSplit, records: list[ImageRecord], thresh: float) -> list[float]:
+    """Detectron2's `repeat_factors_from_category_frequency`: per image, max over its classes c of
+    max(1, sqrt(thresh / f(c))), f(c) being the fraction of `records` that hold class c."""
+    cats = [{a["category_id"] for a in split.anns_by_image[r.id]} for r in records]
+    freq: dict[int, int] = {}
+    for image_cats in cats:
+        for c in image_cats:
+            freq[c] = freq.get(c, 0) + 1
+    n = max(1, len(records))
+    cat_factor = {c: max(1.0, math.sqrt(thresh / (k / n))) for c, k in freq.items()}
+    return [max((cat_factor[c] for c in image_cats), default=1.0) for image_cats in cats]
+
+
 class TrainSampler(Sampler):
     """Yields batches [(index, sample_seed), ...] for iterations start_iter..max_iters-1.
 
-    Position k = iteration * batch_size + j of the stream reads epoch k // n's permutation (seeded by
-    seed and epoch) at k % n."""
+    The stream is a sequence of epochs, each a permutation seeded by (seed, epoch); position k = iteration *
+    batch_size + j reads it at k. Without repeat factors an epoch is one pass over the n items; with them
+    (repeat-factor sampling) item i appears floor(r_i) times plus once more with probability frac(r_i),
+    drawn per epoch from the same seeded generator, as Detectron2's RepeatFactorTrainingSampler does."""
 
-    def __init__(self, num_items: int, batch_size: int, seed: int, start_iter: int, max_iters: int):
+    def __init__(self, num_items: int, batch_size: int, seed: int, start_iter: int, max_iters: int,
+                 repeat_factors: list[float] | None = None):
         self.n, self.batch_size, self.seed = num_items, batch_size, seed
         self.start_iter, self.max_iters = start_iter, max_iters
-        self._perm_epoch, self._perm = -1, None
+        self.factors = None if repeat_factors is None else torch.tensor(repeat_factors, dtype=torch.float64)
+        self._epochs: list[torch.Tensor] = []  # epoch e's item order
+        self._starts: list[int] = []  # stream position where epoch e starts
 
-    def _permutation(self, epoch: int) -> torch.Tensor:
-        if epoch != self._perm_epoch:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm, self._perm_epoch = torch.randperm(self.n, generator=g), epoch
-        return self._perm
+    def epoch(self, epoch: int) -> torch.Tensor:
+        """The item order of one epoch (a function of seed and epoch only)."""
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        if self.factors is None:
+            return torch.randperm(self.n, generator=g)
+        whole = self.factors.floor()
+        counts = whole + (torch.rand(self.n, generator=g, dtype=torch.float64) < self.factors - whole)
+        items = torch.repeat_interleave(torch.arange(self.n), counts.long())
+        return items[torch.randperm(len(items), generator=g)]
+
+    def _item(self, k: int) -> int:
+        while not self._starts or k >= self._starts[-1] + len(self._epochs[-1]):
+            start = self._starts[-1] + len(self._epochs[-1]) if self._starts else 0
+            self._epochs.append(self.epoch(len(self._epochs)))
+            self._starts.append(start)
+            if len(self._epochs) > 2:  # positions only move forward: drop all but the last two epochs' orders
+                self._epochs[-3] = torch.empty(0, dtype=torch.int64)
+        e = len(self._starts) - 1
+        while self._starts[e] > k:
+            e -= 1
+        return int(self._epochs[e][k - self._starts[e]])
 
     def __len__(self) -> int:
         return max(0, self.max_iters - self.start_iter)
@@ -121,6 +156,5 @@ class TrainSampler(Sampler):
             batch = []
             for j in range(self.batch_size):
                 k = it * self.batch_size + j
-                index = int(self._permutation(k // self.n)[k % self.n])
-                batch.append((index, (self.seed * 7_919 + k * 104_729 + 17) % (2**31 - 1)))
+                batch.append((self._item(k), (self.seed * 7_919 + k * 104_729 + 17) % (2**31 - 1)))
             yield batch

@@ -22,7 +22,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from torch.utils.data import DataLoader
 from torchvision.models.detection.roi_heads import paste_masks_in_image
-from tqdm import tqdm
+
+from rice.progress import progress as progress_bar
 
 from .data import DetectionSplit
 
@@ -37,7 +38,7 @@ def predict(model, loader: DataLoader, split: DetectionSplit, device, mask_thres
     model.eval()
     category_ids = split.category_ids
     bbox_results, segm_results = [], []
-    for batch in tqdm(loader, desc="eval", disable=not progress, dynamic_ncols=True):
+    for batch in progress_bar(loader, desc="eval", disable=not progress, dynamic_ncols=True):
         batch = batch.to(device)
         outputs = model(batch.images, batch.image_sizes)
         for out, size, meta in zip(outputs, batch.image_sizes, batch.metas):

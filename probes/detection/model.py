@@ -23,7 +23,9 @@ BACKBONE_PREFIX = "backbone."
 
 
 class CascadeMaskRCNN(nn.Module):
-    def __init__(self, backbone: Backbone, num_classes: int, cfg: ModelConfig):
+    def __init__(self, backbone: Backbone, num_classes: int, cfg: ModelConfig,
+                 class_image_counts: list[int] | None = None):
+        """`class_image_counts` (training images per class, label order) feeds the federated loss."""
         super().__init__()
         self.cfg = cfg
         self.num_classes = num_classes
@@ -44,7 +46,8 @@ class CascadeMaskRCNN(nn.Module):
             post_nms_top_n={"training": r.post_nms_top_n_train, "testing": r.post_nms_top_n_test},
             nms_thresh=r.nms_thresh,
         )
-        self.roi_heads = CascadeRoIHeads(c, num_classes, self.strides, cfg.cascade)
+        counts = None if class_image_counts is None else torch.as_tensor(class_image_counts)
+        self.roi_heads = CascadeRoIHeads(c, num_classes, self.strides, cfg.cascade, counts)
 
     def train(self, mode: bool = True) -> "CascadeMaskRCNN":
         super().train(mode)

@@ -1,27 +1,39 @@
 """`run(cfg, backbone) -> RunRecord`: the detection probe end to end, with its run record.
 
-Order matters for the promise "bad input leaves no run record": the config, the dataset (every
-annotation and image file) and the backbone are checked before the run directory is created.
+Order matters for the promise "bad input leaves no run record": the config, the device, the output
+folder, the dataset (every annotation and image file) and the backbone are checked before the run
+directory is created.
+
+Run identity: the default run id is `<preset>-s<seed>-<combine(config, backbone weights' fingerprint,
+annotation files' fingerprint)>`, so re-exported weights or changed annotations at the same paths are a
+new run. `identity.json` in the run directory holds the three parts; a finished run is skipped, and an
+unfinished one resumed, only when they match (an explicit `--run-id` naming another run's folder is
+refused, naming the part that differs).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 
 from rice.backbones.base import Backbone
+from rice.config import to_dict
 
 from ..base import RunRecord, register_probe
-from rice.config import to_dict
+from ..identity import combine, files_fingerprint, weights_fingerprint
 from ..records import RunDir, atomic_write_json, code_revision, config_hash, environment, now_iso
+from ..runner import torch_threads
 from .config import DetectionConfig
 from .data import LoadedData, load_dataset
-from .dataset import EvalDataset, TrainDataset
+from .dataset import EvalDataset, TrainDataset, repeat_factors
 from .evaluate import predict, score
 from .model import CascadeMaskRCNN
 from .train import resolve_device, train
@@ -30,6 +42,7 @@ from .transforms import Collate, LargeScaleJitter, ShortestEdgeResize
 PROBE = "detection"
 BBOX_FILE = "detections_bbox.json"
 SEGM_FILE = "detections_segm.json"
+IDENTITY_FILE = "identity.json"
 
 
 def identity(cfg: DetectionConfig) -> dict:
@@ -39,13 +52,66 @@ def identity(cfg: DetectionConfig) -> dict:
     return out
 
 
-def default_run_id(cfg: DetectionConfig) -> str:
-    return f"{cfg.name}-s{cfg.seed}-{config_hash(identity(cfg))}"
+def data_fingerprint(data: LoadedData) -> str:
+    """Content hash of the annotation files (train and eval)."""
+    return files_fingerprint(sorted({data.spec.train.annotations, data.spec.eval.annotations}))
 
 
-def locate_run(cfg: DetectionConfig, data: LoadedData, backbone_name: str) -> RunDir:
-    return RunDir.locate(cfg.output.runs_dir, PROBE, data.spec.name, backbone_name,
-                         cfg.output.run_id or default_run_id(cfg))
+def run_identity(cfg: DetectionConfig, backbone_fingerprint: str, data_fp: str) -> dict:
+    return {"config_hash": config_hash(identity(cfg)), "backbone_fingerprint": backbone_fingerprint,
+            "data_fingerprint": data_fp}
+
+
+def default_run_id(cfg: DetectionConfig, backbone_fingerprint: str, data_fp: str) -> str:
+    return f"{cfg.name}-s{cfg.seed}-{combine(identity(cfg), backbone_fingerprint, data_fp)}"
+
+
+def locate_run(cfg: DetectionConfig, data: LoadedData, backbone_name: str, backbone_fingerprint: str,
+               data_fp: str) -> RunDir:
+    run_id = cfg.output.run_id or default_run_id(cfg, backbone_fingerprint, data_fp)
+    return RunDir.locate(cfg.output.runs_dir, PROBE, data.spec.name, backbone_name, run_id)
+
+
+def check_output(run_path: Path, runs_dir: str) -> None:
+    """The run directory can be created: its nearest existing ancestor is a folder we may write into."""
+    found = Path(os.path.abspath(run_path))
+    while not found.exists() and found != found.parent:
+        found = found.parent
+    if not found.is_dir():
+        raise ValueError(f"detection config: field 'output.runs_dir' = {runs_dir!r}: {found} is a file, "
+                         f"not a folder")
+    if not os.access(found, os.W_OK | os.X_OK):
+        raise ValueError(f"detection config: field 'output.runs_dir' = {runs_dir!r}: cannot write into {found} "
+                         f"(permission denied or read-only)")
+
+
+def recorded_identity(run_dir: RunDir) -> dict | None:
+    """The identity a run directory was made for: identity.json, else a finished record's fields."""
+    path = run_dir.path / IDENTITY_FILE
+    if path.is_file():
+        return json.loads(path.read_text())
+    if run_dir.finished:
+        rec = run_dir.read_metrics()
+        return {"config_hash": rec.get("config_hash"), "backbone_fingerprint": rec.get("backbone", {}).get(
+            "fingerprint"), "data_fingerprint": rec.get("data_fingerprint")}
+    return None
+
+
+def check_identity(run_dir: RunDir, expected: dict) -> None:
+    """Refuse to skip or resume a run directory that another config, backbone or dataset produced."""
+    found = recorded_identity(run_dir)
+    if found is None:
+        if run_dir.finished or run_dir.checkpoint_path.is_file():
+            raise ValueError(f"{run_dir.path}: holds a run without a recorded identity (written before runs were "
+                             f"fingerprinted); delete it or choose another --run-id")
+        return
+    differ = [key for key, value in expected.items() if found.get(key) != value]
+    if differ:
+        what = {"config_hash": "config", "backbone_fingerprint": "backbone weights",
+                "data_fingerprint": "annotation files"}
+        fields = "; ".join(f"field '{k}' = {found.get(k)!r} there vs {expected[k]!r} now" for k in differ)
+        raise ValueError(f"{run_dir.path / IDENTITY_FILE}: {fields}: this run directory belongs to other "
+                         f"{' and '.join(what[k] for k in differ)}; choose another --run-id or delete it")
 
 
 def divisor(cfg: DetectionConfig, patch_size: int) -> int:
@@ -56,44 +122,63 @@ def divisor(cfg: DetectionConfig, patch_size: int) -> int:
     return d
 
 
+def collates(cfg: DetectionConfig, info, div: int) -> tuple[Collate, Collate]:
+    """Training and test batching. Both pad to one fixed square: the LSJ crop size for training, and for
+    testing the same square (ViTDet's backbone `square_pad`), or the test size if that is larger."""
+    train_square = cfg.input.image_size
+    test_square = max(cfg.input.image_size, cfg.input.test_max_size)
+    return (Collate(info.image_mean, info.image_std, div, fixed_size=train_square),
+            Collate(info.image_mean, info.image_std, div, fixed_size=test_square))
+
+
+def preflight(cfg: DetectionConfig) -> torch.device:
+    """Checks that need no data or backbone: the config's values and the device. Returns the device."""
+    cfg.validate()
+    return resolve_device(cfg.train.device)
+
+
 @register_probe(PROBE, DetectionConfig)
 def run(cfg: DetectionConfig, backbone: Backbone, data: LoadedData | None = None, progress: bool = True) -> RunRecord:
     """Cascade Mask R-CNN on the frozen `backbone`; trains the head, scores with COCOeval / LVISEval."""
-    threads = torch.get_num_threads()
-    if cfg.train.threads > 0:
-        torch.set_num_threads(cfg.train.threads)
-    try:
+    with torch_threads(cfg.train.threads):
         return _run(cfg, backbone, data, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(cfg: DetectionConfig, backbone: Backbone, data: LoadedData | None, progress: bool) -> RunRecord:
     info = backbone.info
     # `backbone` records what was asked for (a registry name or a path); records and run directories use info.name
-    cfg = replace(cfg, backbone=cfg.backbone or info.name).validate()
+    cfg = replace(cfg, backbone=cfg.backbone or info.name)
+    device = preflight(cfg)
     div = divisor(cfg, info.patch_size)
     data = data or load_dataset(cfg.data.spec, cfg.data.degenerate_boxes)
-    run_dir = locate_run(cfg, data, info.name)
-    if run_dir.finished:
+    backbone_fp, data_fp = weights_fingerprint(backbone), data_fingerprint(data)
+    expected = run_identity(cfg, backbone_fp, data_fp)
+    run_dir = locate_run(cfg, data, info.name, backbone_fp, data_fp)
+    if run_dir.finished:  # a finished run is skipped even where nothing may be written any more
+        check_identity(run_dir, expected)
         return RunRecord.load(run_dir.path, skipped=True)
+    check_output(run_dir.path, cfg.output.runs_dir)
     if not cfg.output.resume and run_dir.path.exists():
         shutil.rmtree(run_dir.path)
+    check_identity(run_dir, expected)
     resolved = to_dict(cfg)
     run_dir.prepare(resolved, compare_ignoring=("output",))
+    atomic_write_json(run_dir.path / IDENTITY_FILE, expected)
     started = now_iso()
 
     torch.manual_seed(cfg.seed)  # head initialisation
-    device = resolve_device(cfg.train.device)
-    model = CascadeMaskRCNN(backbone, len(data.train.category_ids), cfg.model).to(device)
+    counts = data.train.class_image_counts() if cfg.model.cascade.fed_loss else None
+    model = CascadeMaskRCNN(backbone, len(data.train.category_ids), cfg.model, counts).to(device)
     train_set = TrainDataset(data.train, LargeScaleJitter(cfg.input))
-    collate_train = Collate(info.image_mean, info.image_std, div, fixed_size=cfg.input.image_size)
-    train_stats = train(model, train_set, collate_train, cfg.train, cfg.seed, run_dir, device, progress)
+    factors = (repeat_factors(data.train, train_set.records, cfg.data.repeat_factor_thresh)
+               if cfg.data.repeat_factor_thresh > 0 else None)
+    collate_train, collate_eval = collates(cfg, info, div)
+    train_stats = train(model, train_set, collate_train, cfg.train, cfg.seed, run_dir, device, progress, factors)
 
     t0 = time.time()
     eval_set = EvalDataset(data.eval, ShortestEdgeResize(cfg.input), cfg.eval.max_images)
-    loader = DataLoader(eval_set, batch_size=cfg.eval.batch_size, shuffle=False,
-                        collate_fn=Collate(info.image_mean, info.image_std, div), num_workers=cfg.train.num_workers)
+    loader = DataLoader(eval_set, batch_size=cfg.eval.batch_size, shuffle=False, collate_fn=collate_eval,
+                        num_workers=cfg.train.num_workers)
     bbox, segm = predict(model, loader, data.eval, device, progress=progress)
     atomic_write_json(run_dir.path / BBOX_FILE, bbox)
     with_masks = cfg.model.cascade.mask and data.eval.has_masks
@@ -114,7 +199,9 @@ def _run(cfg: DetectionConfig, backbone: Backbone, data: LoadedData | None, prog
         "data_spec": data.spec.spec,
         "split": data.spec.eval.split,
         "train_split": data.spec.train.split,
-        "backbone": {"name": info.name, "info": info.to_dict()},
+        "backbone": {"name": info.name, "info": info.to_dict(), "fingerprint": backbone_fp,
+                     "source": info.source or cfg.backbone},
+        "data_fingerprint": data_fp,
         "metrics": metrics,
         "seed": cfg.seed,
         "run_id": run_dir.path.name,
@@ -126,8 +213,11 @@ def _run(cfg: DetectionConfig, backbone: Backbone, data: LoadedData | None, prog
                   "eval_seconds": round(eval_seconds, 2), "resumed_from_iteration": train_stats["resumed_from"]},
         "environment": environment(),
         "counts": {"train_images": len(train_set), "eval_images": len(eval_set),
-                   "classes": len(data.train.category_ids), "skipped_annotations": data.train.skipped_annotations},
+                   "classes": len(data.train.category_ids), "skipped_annotations": data.train.skipped_annotations,
+                   "skipped": {"train": data.train.skipped, "eval": data.eval.skipped}},
         "derived": {"strides": model.strides, "size_divisibility": div,
+                    "padded_size": {"train": collate_train.padded(collate_train.fixed_size),
+                                    "test": collate_eval.padded(collate_eval.fixed_size)},
                     "anchor_sizes": [cfg.model.rpn.anchor_scale * s for s in model.strides]},
         "files": {"bbox": BBOX_FILE, **({"segm": SEGM_FILE} if with_masks else {}),
                   "checkpoint": run_dir.checkpoint_path.name, "tensorboard": run_dir.tensorboard_dir.name},

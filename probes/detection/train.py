@@ -7,22 +7,21 @@ optimiser and scheduler state, the iteration and the RNG state; the data stream 
 
 from __future__ import annotations
 
-import logging
 import math
+import sys
 import time
 
 import torch
 from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
-from tqdm import tqdm
+
+from rice.progress import progress as progress_bar
 
 from ..records import RunDir
 from .config import TrainConfig
 from .dataset import TrainDataset, TrainSampler
 from .model import CascadeMaskRCNN
 from .transforms import Collate
-
-log = logging.getLogger(__name__)
 
 
 def lr_factor(it: int, cfg: TrainConfig) -> float:
@@ -46,14 +45,28 @@ def build_optimizer(model: CascadeMaskRCNN, cfg: TrainConfig) -> torch.optim.Opt
 
 
 def resolve_device(name: str) -> torch.device:
+    """'auto' | 'cpu' | 'cuda' | 'cuda:N' -> a device that exists here, else ValueError naming the field."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name != "cuda" and not (name.startswith("cuda:") and name[5:].isdigit()):
+        raise ValueError(f"detection config: field 'train.device' = {name!r}: expected auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise ValueError(f"detection config: field 'train.device' = {name!r}: no CUDA GPU is available on this "
+                         f"machine (torch.cuda.is_available() is False); use --device cpu or auto")
+    index = int(name[5:]) if ":" in name else 0
+    if index >= torch.cuda.device_count():
+        raise ValueError(f"detection config: field 'train.device' = {name!r}: this machine has "
+                         f"{torch.cuda.device_count()} CUDA device(s)")
     return torch.device(name)
 
 
 def train(model: CascadeMaskRCNN, dataset: TrainDataset, collate: Collate, cfg: TrainConfig, seed: int,
-          run: RunDir, device: torch.device, progress: bool = True) -> dict:
-    """Train from the run's checkpoint (if any) to `cfg.max_iters`; returns {iterations, seconds, last losses}."""
+          run: RunDir, device: torch.device, progress: bool = True,
+          repeat_factors: list[float] | None = None) -> dict:
+    """Train from the run's checkpoint (if any) to `cfg.max_iters`; returns {iterations, seconds, last losses}.
+    `repeat_factors` (one per dataset item) switches on repeat-factor sampling."""
     optimizer = build_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(it, cfg))
     start = 0
@@ -64,20 +77,21 @@ def train(model: CascadeMaskRCNN, dataset: TrainDataset, collate: Collate, cfg: 
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         start = int(state["iteration"])
-        log.info("resuming %s from iteration %d", run.path, start)
+        print(f"detection run {run.path}: resumed from iteration {start}", file=sys.stderr, flush=True)
     else:
         torch.manual_seed(seed)
     if start >= cfg.max_iters:
         return {"iterations": start, "seconds": 0.0, "resumed_from": start}
 
-    sampler = TrainSampler(len(dataset), cfg.batch_size, seed, start, cfg.max_iters)
+    sampler = TrainSampler(len(dataset), cfg.batch_size, seed, start, cfg.max_iters, repeat_factors)
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.num_workers,
                         generator=torch.Generator().manual_seed(seed))  # own generator: the global RNG stays resumable
     writer = SummaryWriter(str(run.tensorboard_dir), purge_step=start)
     model.train()
     t0 = time.time()
     losses: dict[str, float] = {}
-    bar = tqdm(total=cfg.max_iters, initial=start, desc="train", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=cfg.max_iters, initial=start, desc="train", disable=not progress, dynamic_ncols=True)
+    bar.n = start  # the plain-line progress of a log file takes no `initial`
     it = start
     try:
         for it, batch in enumerate(loader, start=start):

@@ -16,6 +16,7 @@ from .native import RiceBackbone
 from .openclip_adapter import OpenClipBackbone
 from .registry import PresetInfo, build_preset, is_registered, list_backbones, register_backbone, unknown_name_error
 from .timm_adapter import TimmBackbone
+from .weights import check_weight_files
 
 __all__ = [
     "Backbone", "BackboneInfo", "Features", "PresetInfo", "create_backbone", "list_backbones", "register_backbone",
@@ -41,6 +42,7 @@ def create_backbone(name_or_path: str | Path, **overrides) -> Backbone:
 
 def _from_directory(path: Path, name: str | None = None) -> Backbone:
     model_type = read_model_type(path)
+    check_weight_files(path)
     name = name or path.name
     if model_type in ("mlcd_vision_model", "mlcd"):
         return RiceBackbone.from_directory(path, name)

@@ -9,18 +9,23 @@ from .native import RiceBackbone
 from .openclip_adapter import OpenClipBackbone, tiny_open_clip_visual
 from .registry import register_backbone
 from .timm_adapter import TimmBackbone
-from .weights import resolve_hub_dir
+from .weights import check_weight_files, resolve_hub_dir
 
 
-def _hub_preset(name, *, family, hub_id, patch, dim, size, paper_row=""):
-    """Register a preset that loads `hub_id` from local disk with the family's loader."""
+def _hub_preset(name, *, family, hub_id, patch, dim, size, paper_row="", verified=True):
+    """Register a preset that loads `hub_id` from local disk with the family's loader.
+
+    `verified=False`: the hub id follows the publisher's naming but was not seen on the hub; `rice backbones`
+    says so, and a local copy under $RICE_BACKBONE_DIR/<name> works whatever the id.
+    """
 
     @register_backbone(name, family=family, patch_size=patch, embed_dim=dim, image_size=size, source=hub_id,
-                       paper_row=paper_row)
+                       paper_row=paper_row, hub_verified=verified)
     def build(preset_name, **overrides):
         if overrides:
             raise ValueError(f"backbone preset {preset_name!r} takes no overrides (got {sorted(overrides)})")
         directory = resolve_hub_dir(preset_name, hub_id)
+        check_weight_files(directory)
         if family == "rice":
             return RiceBackbone.from_directory(directory, preset_name, hub_id)
         return HFVisionBackbone.from_directory(HF_FAMILIES[family], directory, preset_name, hub_id)
@@ -47,6 +52,14 @@ _hub_preset("dinov2-vit-b-14", family="dinov2", hub_id="facebook/dinov2-base",
             patch=14, dim=768, size=518, paper_row="DINOv2 ViT-B/14")
 _hub_preset("dinov2-vit-l-14", family="dinov2", hub_id="facebook/dinov2-large",
             patch=14, dim=1024, size=518, paper_row="DINOv2 ViT-L/14")
+# The ViT-B/16 rows of the paper's Table 3 (512 px). The RICE and MLCD ids follow DeepGlint-AI's naming, but
+# no ViT-B/16-512 checkpoint of either was seen published: unverified until someone confirms them.
+_hub_preset("rice-vit-b-16-512", family="rice", hub_id="DeepGlint-AI/rice-vit-base-patch16-512",
+            patch=16, dim=768, size=512, paper_row="RICE ViT-B/16 512", verified=False)
+_hub_preset("mlcd-vit-b-16-512", family="mlcd", hub_id="DeepGlint-AI/mlcd-vit-base-patch16-512",
+            patch=16, dim=768, size=512, paper_row="MLCD ViT-B/16 512", verified=False)
+_hub_preset("siglip-vit-b-16-512", family="siglip", hub_id="google/siglip-base-patch16-512",
+            patch=16, dim=768, size=512, paper_row="SigLIP ViT-B/16 512", verified=False)
 _hub_preset("aimv2-vit-l-14-336", family="aimv2", hub_id="apple/aimv2-large-patch14-336",
             patch=14, dim=1024, size=336, paper_row="AIMv2 ViT-L-14-336px")
 

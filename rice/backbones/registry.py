@@ -20,6 +20,7 @@ class PresetInfo:
     image_size: int
     source: str  # hub id, or "random-init"
     paper_row: str = ""  # the paper row this preset stands for, if any
+    hub_verified: bool = True  # False: the hub id is the expected name, not checked to exist on the hub
 
 
 @dataclass(frozen=True)
@@ -32,13 +33,14 @@ _REGISTRY: dict[str, _Entry] = {}
 
 
 def register_backbone(name: str, *, family: str, patch_size: int, embed_dim: int, image_size: int,
-                      source: str, paper_row: str = "") -> Callable:
+                      source: str, paper_row: str = "", hub_verified: bool = True) -> Callable:
     """Decorator: `@register_backbone("clip-vit-l-14-336", family="clip", ...)` over `fn(name, **overrides)`."""
 
     def wrap(fn: Callable[..., Backbone]) -> Callable[..., Backbone]:
         if name in _REGISTRY:
             raise ValueError(f"backbone preset {name!r} is registered twice")
-        _REGISTRY[name] = _Entry(PresetInfo(name, family, patch_size, embed_dim, image_size, source, paper_row), fn)
+        _REGISTRY[name] = _Entry(PresetInfo(name, family, patch_size, embed_dim, image_size, source, paper_row,
+                                                 hub_verified), fn)
         return fn
 
     return wrap

@@ -61,3 +61,17 @@ def hub_offline() -> Iterator[None]:
             os.environ.pop("HF_HUB_OFFLINE", None)
         else:
             os.environ["HF_HUB_OFFLINE"] = previous
+
+
+def check_weight_files(directory: Path) -> None:
+    """ValueError naming the first `*.safetensors` file in `directory` whose header does not cover the file
+    (truncated copy, interrupted download): said in one line before any loader sees it."""
+    from safetensors import safe_open
+
+    for path in sorted(Path(directory).glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except Exception as err:  # SafetensorError is not exported under a stable name
+            raise ValueError(f"{path}: not a readable safetensors file (truncated or corrupt: {err}); "
+                             "re-export or re-download it") from None

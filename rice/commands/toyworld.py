@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-sequences", type=int, default=d.num_sequences, help="GOT-10k sequences (train + val)")
     parser.add_argument("--min-frames", type=int, default=d.min_frames, help="frames per sequence, at least")
     parser.add_argument("--max-frames", type=int, default=d.max_frames, help="frames per sequence, at most")
+    parser.add_argument("--frame-size", type=int, nargs=2, default=list(d.frame_size), metavar=("W", "H"),
+                        help="GOT-10k frame width and height, px")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -33,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     summary = generate(args.out, overwrite=args.overwrite, progress=not args.no_progress,
                        num_images=args.num_images, seed=args.seed, image_size=args.image_size,
                        val_fraction=args.val_fraction, max_objects=args.max_objects,
-                       num_sequences=args.num_sequences, min_frames=args.min_frames, max_frames=args.max_frames)
+                       num_sequences=args.num_sequences, min_frames=args.min_frames, max_frames=args.max_frames,
+                       frame_size=tuple(args.frame_size))
     gt = summary.got10k
     print(f"toy world written to {summary.out_dir}")
     print(f"  coco:      {summary.images['train']} train / {summary.images['val']} val images, "

@@ -1,7 +1,7 @@
 """Stage 3: the k-means centers, trained once and shared by every rank.
 
-The training points are the object-region features plus the whole-image features of every shard
-(images and regions share the K centers, as MLCD/RICE cluster both with one k-means). With
+The training points are the object-region features of every shard (the paper clusters regions), plus
+the whole-image features with `cluster.fit_on=regions+images`; images and regions share the K centers. With
 `cluster.sample`, a deterministic sample is drawn: each shard contributes a share proportional to
 its point count (largest remainder, in shard order), rows chosen by a generator seeded with
 (seed, shard index). Each rank samples its own shards; rank 0 gathers the samples from all ranks
@@ -50,8 +50,8 @@ def fit_centers(cfg: ClusterConfig, points: dict[int, np.ndarray], seed: int, gp
     assert len(dims) == 1, f"feature caches disagree on the feature width: {sorted(dims)}"
     dim, total = dims.pop(), sum(counts.values())
     if total < cfg.num_clusters:  # every rank sees the same counts, so every rank raises
-        raise ValueError(f"cluster.num_clusters={cfg.num_clusters}: only {total} region and image features were "
-                         "extracted; lower --num-clusters or curate more images")
+        raise ValueError(f"cluster.num_clusters={cfg.num_clusters}: only {total} features to cluster were "
+                         f"extracted (cluster.fit_on={cfg.fit_on}); lower --num-clusters or curate more images")
     plan = sample_plan(counts, cfg.sample)
     mine = {i: shard_sample(p, plan[i], seed, i) for i, p in points.items()}
     gathered = dist.gather_object(mine)

@@ -17,6 +17,7 @@ KMEANS_METHODS = ("auto", "flat", "hierarchical")
 OCR_ENGINES = ("rapidocr", "paddleocr", "none")
 DEVICES = ("auto", "cpu", "gpu")
 IMAGE_FORMATS = ("jpg", "png")
+FIT_ON = ("regions", "regions+images")
 
 
 @dataclass
@@ -56,6 +57,11 @@ class ClusterConfig:
     iterations: int = 20
     nredo: int = 1  # k-means restarts (the best objective is kept)
     image_labels_k: int = 1  # nearest centers kept as each image's image-level labels
+    # What k-means is fitted on. "regions": the object-region features only, as the paper clusters regions
+    # (RICE 3.1); images still get labels, their whole-image feature's nearest region centers.
+    # "regions+images": the whole-image features join the training points (the earlier behaviour, MLCD's
+    # image clustering folded in), so image labels come from centers fitted partly to images.
+    fit_on: str = "regions"
     device: str = "auto"  # faiss: auto uses faiss-gpu when faiss.get_num_gpus() > 0
 
 
@@ -127,6 +133,7 @@ class CurateConfig:
         positive("cluster.num_clusters", c.num_clusters)
         choice("cluster.method", c.method, KMEANS_METHODS)
         choice("cluster.device", c.device, DEVICES)
+        choice("cluster.fit_on", c.fit_on, FIT_ON)
         positive("cluster.flat_max", c.flat_max)
         positive("cluster.sample", c.sample, 0)
         positive("cluster.iterations", c.iterations)

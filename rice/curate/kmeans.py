@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm import tqdm
+from rice.progress import progress as progress_bar
 
 
 PP_MAX_K = 1024
@@ -126,7 +126,7 @@ def hierarchical_kmeans(x: np.ndarray, k: int, iterations: int = 20, seed: int =
     alloc = allocate(counts, k)
     starts = np.concatenate([[0], np.cumsum(counts)])
     centers = []
-    for c in tqdm(range(coarse_k), desc="k-means cells", unit="cell", disable=not progress):
+    for c in progress_bar(range(coarse_k), desc="k-means cells", unit="cell", disable=not progress):
         if alloc[c]:
             pts = x[order[starts[c]:starts[c + 1]]]
             centers.append(flat_kmeans(pts, int(alloc[c]), iterations, seed + 1 + c, nredo, gpu))

@@ -13,11 +13,11 @@ import dataclasses
 import hashlib
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from tqdm import tqdm
 
 from rice.config import to_dict
 from rice.curate import dist
@@ -30,6 +30,7 @@ from rice.curate.kmeans import build_index, use_gpu
 from rice.curate.ocr import OCRTokenizer, build_ocr_engine, build_tokenizer
 from rice.curate.stats import CurateStats, aggregate
 from rice.curate.write import make_summary, read_shard_json, write_one
+from rice.progress import progress as progress_bar
 
 CONFIG_FILE, STATS_FILE, CENTERS_FILE = "curate_config.json", "curate_stats.json", "centers.npy"
 
@@ -118,7 +119,7 @@ def curate(cfg: CurateConfig, *, on_shard_written: Callable[[int, Path], None] |
     if missing:
         extractor = _build_extractor(cfg, tokenizer, local_rank)
         count = sum(len(shard_images(i, len(paths), S)) for i in missing)
-        with tqdm(total=count, desc="curate: regions", unit="img", disable=not progress) as bar:
+        with progress_bar(total=count, desc="curate: regions", unit="img", disable=not progress) as bar:
             for i in missing:
                 items = [(g, paths[g]) for g in shard_images(i, len(paths), S)]
                 save_features(features_path(work, i), *extractor.shard(i, root, items, bar.update))
@@ -136,10 +137,12 @@ def curate(cfg: CurateConfig, *, on_shard_written: Callable[[int, Path], None] |
             raise ValueError(f"{out / CENTERS_FILE}: shape {centers.shape} does not hold "
                              f"cluster.num_clusters={cfg.cluster.num_clusters} centers; delete it to retrain")
     else:
-        points = {}
+        points, seen = {}, Counter()
         for i in mine:
-            regions, whole, _ = load_features(features_path(work, i))
-            points[i] = np.concatenate([regions, whole])
+            regions, whole, meta = load_features(features_path(work, i))
+            points[i] = regions if cfg.cluster.fit_on == "regions" else np.concatenate([regions, whole])
+            seen.update(r["status"] for r in meta["images"])
+        check_readable(root, sum(dist.all_gather_object(seen), Counter()))
         centers, info = fit_centers(cfg.cluster, points, cfg.seed, gpu, progress)
         del points
         if rank == 0:
@@ -151,7 +154,7 @@ def curate(cfg: CurateConfig, *, on_shard_written: Callable[[int, Path], None] |
     # stages 4+5: labels, shards, per-shard summaries
     tick = time.perf_counter()
     index = build_index(centers, gpu, local_rank) if todo else None
-    for i in tqdm(todo, desc="curate: shards", unit="shard", disable=not progress):
+    for i in progress_bar(todo, desc="curate: shards", unit="shard", disable=not progress):
         write_one(i, root, features_path(work, i), shard_path(out, i), summary_path(work, i), index,
                   cfg.cluster.image_labels_k, vocab, cfg.image_format, cfg.jpeg_quality)
         if on_shard_written is not None:
@@ -178,6 +181,14 @@ def curate(cfg: CurateConfig, *, on_shard_written: Callable[[int, Path], None] |
         atomic_write_json(out / STATS_FILE, stats.to_dict())
         atomic_write_json(out / CONFIG_FILE, _final_config(cfg, stats, _inputs(paths), out))
     return dist.broadcast_object(stats)
+
+
+def check_readable(root: Path, statuses: Counter) -> None:
+    """No image could be read (all corrupt, too small, ...): say so, not "0 features" at the k-means stage."""
+    if statuses.get("ok", 0) == 0:
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(statuses.items()))
+        raise ValueError(f"images dir {root}: no readable images: all {sum(statuses.values())} were skipped "
+                         f"({reasons}); nothing to cluster")
 
 
 def _final_config(cfg: CurateConfig, stats: CurateStats, inputs: dict, out: Path) -> dict:

@@ -7,7 +7,8 @@
   positives (MLCD's multi-label loss). Images and object regions share the object bank's K
   centers, as MLCD/RICE cluster both with the same k-means; image rows draw their own negatives.
 
-Each term is the Partial FC loss (global mean over its rows); ``total`` is their unweighted sum.
+Each term is the Partial FC loss (global mean over its rows); ``total`` is their sum, the image term
+scaled by ``image_weight`` (the paper's text has only the region terms; see PretrainConfig.loss).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class RegionLoss(nn.Module):
         max_ocr_positives: OCR rows keep their first this many token ids (padding dropped first).
         image_loss: also compute the image-level multi-label loss on the object bank. Fixed at
             construction so that every rank runs the same collectives whatever its data.
+        image_weight: the image term's weight in ``total``.
         generator, sparse_grad, group: passed to both banks.
 
     Ranks may have no rows of a kind: pass ``None`` or a ``(0, D)`` tensor. Every rank still runs
@@ -48,6 +50,7 @@ class RegionLoss(nn.Module):
         max_ocr_positives: int = 10,
         *,
         image_loss: bool = False,
+        image_weight: float = 1.0,
         generator: torch.Generator | None = None,
         sparse_grad: bool = False,
         group: dist.ProcessGroup | None = None,
@@ -59,6 +62,7 @@ class RegionLoss(nn.Module):
         self.object_fc = PartialFC(num_object_classes, embed_dim, sample_rate, **shared)
         self.ocr_fc = PartialFC(num_ocr_classes, embed_dim, sample_rate, **shared)
         self.max_ocr_positives, self.image_loss = int(max_ocr_positives), bool(image_loss)
+        self.image_weight = float(image_weight)
 
     def forward(
         self,
@@ -88,7 +92,9 @@ class RegionLoss(nn.Module):
             losses["image"] = self.object_fc(image_embeds, image_labels)
         elif image_embeds is not None or image_labels is not None:
             raise ValueError("image_embeds/image_labels were given but RegionLoss has image_loss=False")
-        losses["total"] = sum(losses.values())
+        losses["total"] = losses["object"] + losses["ocr"]
+        if "image" in losses:
+            losses["total"] = losses["total"] + self.image_weight * losses["image"]
         return losses
 
     def _rows(self, embeds, labels, kind: str) -> tuple[torch.Tensor, torch.Tensor]:

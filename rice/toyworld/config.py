@@ -55,6 +55,8 @@ class ToyWorldConfig:
         for name in ("num_images", "num_sequences", "min_objects", "questions_per_image"):
             if getattr(self, name) <= 0:
                 raise bad(name, "must be a positive integer")
+        if self.num_images < 2:  # the probes train on train and score on val: both must hold a scene
+            raise bad("num_images", "too small for a train and a val split; must be at least 2")
         if not is_int(self.seed) or self.seed < 0:
             raise bad("seed", "must be a non-negative integer")
         if self.image_size < MIN_IMAGE_SIZE:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
+from rice.progress import progress as progress_bar
 
 from rice.toyworld.coco import ImageRecord, scene_record, write_coco
 from rice.toyworld.config import ToyWorldConfig, check_output_dir
@@ -49,7 +49,7 @@ def render_scenes(root: Path, cfg: ToyWorldConfig, progress: bool = True) -> lis
     records: list[ImageRecord] = []
     image_id, ann_id = 1, 1
     counts = dict(zip(("train", "val"), cfg.split_counts(cfg.num_images)))
-    with tqdm(total=cfg.num_images, desc="toyworld scenes", unit="img", disable=not progress) as bar:
+    with progress_bar(total=cfg.num_images, desc="toyworld scenes", unit="img", disable=not progress) as bar:
         for split, count in counts.items():
             for index in range(count):
                 scene = sample_scene(item_rng(cfg.seed, f"scene/{split}", index), cfg)

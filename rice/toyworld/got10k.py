@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
+from rice.progress import progress as progress_bar
 
 from rice.toyworld.config import ToyWorldConfig
 from rice.toyworld.files import item_rng, save_jpeg, write_text
@@ -141,7 +141,7 @@ def write_got10k(root: Path, cfg: ToyWorldConfig, progress: bool = True) -> dict
     """Write `root/train` and `root/val`; returns {subset: {"sequences": n, "frames": m}}."""
     counts = dict(zip(("train", "val"), cfg.split_counts(cfg.num_sequences)))
     summary = {}
-    bar = tqdm(total=cfg.num_sequences, desc="toyworld got10k", unit="seq", disable=not progress)
+    bar = progress_bar(total=cfg.num_sequences, desc="toyworld got10k", unit="seq", disable=not progress)
     for subset, count in counts.items():
         names = [f"{SEQUENCE_PREFIX[subset]}{i + 1:06d}" for i in range(count)]
         frames = 0

@@ -2,6 +2,8 @@
 
     llava/train.json   one multi-turn conversation per scene (the LLaVA instruction format)
     llava/val.json     one single-turn entry per question, with its `question_type`
+    llava/captions.json  one caption per train scene, in LCS-558K's `blip_laion_cc_sbu_558k.json` layout
+                       (LLaVA's stage-1 alignment data)
     llava/images/      the scene images; `image` fields are relative to the llava/ folder
 
 Answers are short and exact (a number, a colour, a shape, left/right, above/below, yes/no, or
@@ -118,6 +120,20 @@ def _turn(question: str, answer: str, first: bool) -> list[dict]:
     return [{"from": "human", "value": f"<image>\n{prompt}" if first else prompt}, {"from": "gpt", "value": answer}]
 
 
+# LCS-558K's captioning prompts put `<image>` before or after the instruction
+CAPTION_PROMPTS = ("<image>\nRender a clear and concise summary of the photo.",
+                   "Describe the image concisely.\n<image>", "<image>\nGive a brief description of the image.")
+
+
+def caption(rec: ImageRecord) -> str:
+    """The scene's objects from left to right, e.g. "a red star, a sign that says LAKE and a blue ring"."""
+    parts = [f"a sign that says {o.text}" if o.shape == SIGN else f"a {o.colour} {o.shape}"
+             for o in sorted(rec.objects, key=lambda o: (o.cx, o.cy))]
+    if not parts:
+        return "an empty background"
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def write_llava(root: Path, records: list[ImageRecord], image_paths: dict[int, Path], seed: int, k: int) -> dict:
     """Write `root/train.json`, `root/val.json` and link the images; returns counts."""
     entries: dict[str, list[dict]] = {"train": [], "val": []}
@@ -131,6 +147,11 @@ def write_llava(root: Path, records: list[ImageRecord], image_paths: dict[int, P
         else:
             entries["val"].extend({"id": f"{rec.image_id:012d}_{j}", "image": rel, "question_type": kind,
                                    "conversations": _turn(q, a, True)} for j, (kind, q, a) in enumerate(qa))
+    captions = [{"id": f"{rec.image_id:012d}", "image": f"images/{rec.file_name}",
+                 "conversations": [{"from": "human", "value": CAPTION_PROMPTS[rec.index % len(CAPTION_PROMPTS)]},
+                                   {"from": "gpt", "value": caption(rec)}]}
+                for rec in records if rec.split == "train"]
     for split, items in entries.items():
         write_json(root / f"{split}.json", items, indent=1)
-    return {split: len(items) for split, items in entries.items()}
+    write_json(root / "captions.json", captions, indent=1)
+    return {**{split: len(items) for split, items in entries.items()}, "captions": len(captions)}

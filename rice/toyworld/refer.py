@@ -8,6 +8,12 @@ Expressions come from the scene and are unambiguous by construction: each one is
 when exactly one object in its image satisfies it. Kinds: category ("the red circle"), size
 ("the biggest triangle"), position ("the star on the left"), relation ("the blue square left
 of the star"), and text ("the sign that says OPEN").
+
+Beside RefCOCO, two variants share its images and instances.json, as the real ones share COCO:
+    refer_seg/refcoco+/refs(unc).p   no location words (RefCOCO+'s rule): category, text and size only;
+                                     splits train / val / testA / testB as RefCOCO's
+    refer_seg/refcocog/refs(umd).p   longer expressions (the longest kinds first, as full clauses);
+                                     splits train / val / test (umd's partition, by image)
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ SIZE_RATIO = 1.3  # "biggest" only when the biggest is clearly bigger than the r
 POSITION_MARGIN = 0.08  # "on the left" only with a clear gap, as a fraction of the image side
 REFER_IMAGE_DIR = Path("images/mscoco/images/train2014")
 TEST_SPLITS = ("val", "testA", "testB")
+UMD_TEST_SPLITS = ("val", "test")
+APPEARANCE_KINDS = ("category", "text", "size")  # RefCOCO+ forbids location words
+LONG_KINDS = ("relation", "position", "size", "text", "category")  # RefCOCOg's preference: longest first
+VARIANT_STREAM = {"refcoco+": 1, "refcocog": 2}  # sub-streams of refer/<split>; RefCOCO keeps the plain one
 
 
 def refer_file_name(image_id: int) -> str:
@@ -108,19 +118,41 @@ def choose_sentences(kinds: dict[str, list[str]], rng: np.random.Generator, k: i
     return chosen
 
 
-def ref_split(rec: ImageRecord) -> str:
-    return "train" if rec.split == "train" else TEST_SPLITS[rec.index % len(TEST_SPLITS)]
+def ref_split(rec: ImageRecord, test_splits: tuple[str, ...] = TEST_SPLITS) -> str:
+    return "train" if rec.split == "train" else test_splits[rec.index % len(test_splits)]
 
 
-def build_refs(records: list[ImageRecord], seed: int) -> list[dict]:
+def refcocog_sentences(kinds: dict[str, list[str]], rng: np.random.Generator, k: int = SENTENCES_PER_REF) -> list[str]:
+    """RefCOCOg-style: up to `k` expressions of the longest kinds available, phrased as full clauses."""
+    chosen: list[str] = []
+    for kind in LONG_KINDS:
+        pool = sorted(set(kinds.get(kind, [])))
+        rng.shuffle(pool)
+        chosen += pool[: k - len(chosen)]
+    return [f"{s} in the picture" if s.startswith("the sign") else f"{s}, shown in the picture" for s in chosen]
+
+
+def _variant_sentences(variant: str):
+    """(sentence chooser, test splits) of RefCOCO and its two variants."""
+    if variant == "refcoco+":
+        return (lambda kinds, rng: choose_sentences({k: kinds[k] for k in APPEARANCE_KINDS}, rng)), TEST_SPLITS
+    if variant == "refcocog":
+        return refcocog_sentences, UMD_TEST_SPLITS
+    return choose_sentences, TEST_SPLITS
+
+
+def build_refs(records: list[ImageRecord], seed: int, variant: str = "refcoco") -> list[dict]:
+    choose, test_splits = _variant_sentences(variant)
     refs: list[dict] = []
     sent_id = 0
     for rec in records:
         rng = item_rng(seed, f"refer/{rec.split}", rec.index)
+        if variant in VARIANT_STREAM:  # an independent stream per variant; RefCOCO's draws stay as they were
+            rng = np.random.default_rng([seed, VARIANT_STREAM[variant], int(rng.integers(2**31))])
         seen: set[str] = set()  # an expression names one object, so it appears once per image
         for obj in rec.objects:
             sentences = []
-            for raw in choose_sentences(expressions(obj, rec.objects, rec.width), rng):
+            for raw in choose(expressions(obj, rec.objects, rec.width), rng):
                 sent = raw.lower()
                 if sent in seen:
                     continue
@@ -130,7 +162,7 @@ def build_refs(records: list[ImageRecord], seed: int) -> list[dict]:
             if not sentences:
                 continue
             refs.append({"ref_id": len(refs), "ann_id": obj.ann_id, "image_id": rec.image_id,
-                         "category_id": obj.category_id, "split": ref_split(rec),
+                         "category_id": obj.category_id, "split": ref_split(rec, test_splits),
                          "sent_ids": [s["sent_id"] for s in sentences],
                          "file_name": f"COCO_train2014_{rec.image_id:012d}_{obj.ann_id}.jpg",
                          "sentences": sentences})
@@ -138,18 +170,23 @@ def build_refs(records: list[ImageRecord], seed: int) -> list[dict]:
 
 
 def write_refer(root: Path, records: list[ImageRecord], image_paths: dict[int, Path], seed: int) -> dict:
-    """Write `root/refcoco/{refs(unc).p,instances.json}` and link the images; returns counts."""
+    """Write `root/{refcoco,refcoco+,refcocog}/{refs(unc|umd).p,instances.json}` and link the images; returns
+    RefCOCO's counts, with the variants' counts under "variants"."""
     for rec in records:
         link_or_copy(image_paths[rec.image_id], root / REFER_IMAGE_DIR / refer_file_name(rec.image_id))
-    refs = build_refs(records, seed)
     instances = {
         "info": {"description": "RICE toy world, RefCOCO layout"}, "licenses": [],
         "images": [coco_image(rec, refer_file_name(rec.image_id)) for rec in records],
         "annotations": [coco_annotation(o, rec.image_id, list_segmentation=True)
                         for rec in records for o in rec.objects],
         "categories": coco_categories()}
-    write_json(root / "refcoco" / "instances.json", instances)
-    with open(root / "refcoco" / "refs(unc).p", "wb") as f:
-        pickle.dump(refs, f, protocol=4)
-    splits = {s: sum(r["split"] == s for r in refs) for s in ("train",) + TEST_SPLITS}
-    return {"refs": len(refs), "sentences": sum(len(r["sentences"]) for r in refs), "splits": splits}
+    counts = {}
+    for dataset, split_by in (("refcoco", "unc"), ("refcoco+", "unc"), ("refcocog", "umd")):
+        refs = build_refs(records, seed, dataset)
+        write_json(root / dataset / "instances.json", instances)
+        with open(root / dataset / f"refs({split_by}).p", "wb") as f:
+            pickle.dump(refs, f, protocol=4)
+        test_splits = UMD_TEST_SPLITS if split_by == "umd" else TEST_SPLITS
+        splits = {s: sum(r["split"] == s for r in refs) for s in ("train",) + test_splits}
+        counts[dataset] = {"refs": len(refs), "sentences": sum(len(r["sentences"]) for r in refs), "splits": splits}
+    return {**counts["refcoco"], "variants": {k: v for k, v in counts.items() if k != "refcoco"}}

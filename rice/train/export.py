@@ -17,6 +17,7 @@ from rice.model import RiceModel
 
 from .checkpoint import atomic_directory, latest_checkpoint, load_checkpoint
 from .pretrain_config import PretrainConfig
+from .run_dir import check_writable_dir
 
 
 def load_trained_model(run_dir: Path) -> tuple[RiceModel, PretrainConfig, int]:
@@ -37,6 +38,7 @@ def load_trained_model(run_dir: Path) -> tuple[RiceModel, PretrainConfig, int]:
 
 def export(run_dir: Path, out_dir: Path, overwrite: bool = False) -> Path:
     out_dir = Path(out_dir)
+    check_writable_dir(out_dir, "OUT_DIR")
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir} exists and is not empty; pass --overwrite to replace it")
     model, cfg, step = load_trained_model(run_dir)

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import atomic_torch_save, checkpoint_path, latest_checkpoint, load_checkpoint, prune_checkpoints
+from .checkpoint import (atomic_torch_save, atomic_write_text, checkpoint_path, latest_checkpoint, load_checkpoint,
+                         prune_checkpoints, remove_orphaned_temp_files)
 from .dist import DistInfo, all_reduce_mean
 from .schedule import warmup_cosine
 
@@ -97,9 +98,18 @@ class Trainer:
         return path
 
     def resume(self) -> bool:
-        """Load this rank's latest checkpoint if there is one; return whether it did."""
+        """Load this rank's latest checkpoint if there is one; return whether it did.
+
+        Either way the run directory is brought back to the state of that step (step 0 without one): log
+        rows past it are dropped and orphaned temp files of a killed write removed, so a run killed before
+        its first checkpoint restarts clean instead of appending to its own half-written history.
+        """
+        remove_orphaned_temp_files(self.ckpt_dir)
+        if self.dist.is_main:
+            remove_orphaned_temp_files(self.run_dir)  # config / log writes
         path = latest_checkpoint(self.ckpt_dir)
         if path is None:
+            self._truncate_log(0)
             return False
         state = load_checkpoint(path)
         self.model.load_state_dict(state["model"])
@@ -115,7 +125,10 @@ class Trainer:
     def _truncate_log(self, step: int) -> None:
         if self.dist.is_main and self.log_file.exists():
             kept = [l for l in self.log_file.read_text().splitlines() if l and json.loads(l)["step"] <= step]
-            self.log_file.write_text("".join(l + "\n" for l in kept))
+            if kept:
+                atomic_write_text(self.log_file, "".join(l + "\n" for l in kept))
+            else:
+                self.log_file.unlink()
 
     # -- the loop ------------------------------------------------------------------------------
     def _autocast(self):
@@ -129,11 +142,14 @@ class Trainer:
             batches: Callable[[int], Iterator[Any]]) -> list[dict]:
         """Train until `max_steps`; `step_fn(batch)` returns losses with key "total". Returns the logged rows."""
         from torch.utils.tensorboard import SummaryWriter
-        from tqdm import tqdm
+
+        from rice.progress import progress
 
         main = self.dist.is_main
-        writer = SummaryWriter(str(self.run_dir / "tb")) if main else None
-        bar = tqdm(total=self.cfg.max_steps, initial=self.step, desc="train", disable=not (main and self.cfg.progress))
+        # events a killed run wrote past its last checkpoint (steps > self.step, as the log rows) are purged
+        writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step + 1) if main else None
+        bar = progress(total=self.cfg.max_steps, initial=self.step, desc="train",
+                       disable=not (main and self.cfg.progress))
         rows, start = [], time.time()
         self.model.train()
         data = batches(self.step)

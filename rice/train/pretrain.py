@@ -9,6 +9,7 @@ class token its image-level cluster labels (MLCD). `loss.region_losses=false` tr
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +22,13 @@ from rice.config import to_dict
 from rice.loss import RegionLoss
 from rice.model import RiceModel
 
-from .dist import DistInfo, init_distributed
+from .checkpoint import atomic_write_text, latest_checkpoint
+from .dist import DistInfo, barrier, init_distributed
+from .init_from import init_checkpoints, load_init
 from .loop import Trainer, seed_everything
 from .pretrain_config import PretrainConfig
 from .pretrain_data import batch_stream
+from .run_dir import DATA_FILE, check_device, check_run_data, check_run_dir, check_writable_dir
 
 
 class GeneratorState:
@@ -50,7 +54,7 @@ class PretrainModule(nn.Module):
         lc = cfg.loss
         self.loss = RegionLoss(lc.num_object_classes, lc.num_ocr_classes, cfg.model.embed_dim, lc.sample_rate,
                                lc.margin, lc.scale, cfg.data.max_ocr_tokens, image_loss=lc.image_loss,
-                               generator=generator)
+                               image_weight=lc.image_loss_weight, generator=generator)
         if lc.centers_init:
             self.init_object_centers(Path(lc.centers_init))
 
@@ -108,13 +112,58 @@ def make_step(model: nn.Module, loss: RegionLoss, cfg: PretrainConfig, device: t
     return step
 
 
-def pretrain(cfg: PretrainConfig, data: str | Path, run_dir: Path, dist_info: DistInfo | None = None) -> list[dict]:
-    """Train (or resume) into `run_dir`; returns the logged rows of this process's run."""
+def prepare_run_dir(cfg: PretrainConfig, data: str | Path, run_dir: Path, resume_anyway: bool = False,
+                    device: str = "auto") -> tuple[bool, dict]:
+    """Every check that needs no training: config values, device, data, output folder, a saved config or data
+    fingerprint that differs, the `init_from` run. Nothing is written. Returns whether `run_dir` already holds
+    this run, and the data's fingerprint (the shards, their curate_config.json, `loss.centers_init`)."""
+    from rice.data.fingerprint import data_fingerprint
+
+    cfg.validate()
+    check_device(device)
+    centers = cfg.loss.centers_init
+    if centers and not Path(centers).is_file():
+        raise FileNotFoundError(f"loss.centers_init={centers}: no such file")
+    fingerprint = data_fingerprint(data, [centers] if centers else [])
+    check_writable_dir(run_dir, "--out")
+    if cfg.init_from:
+        init_checkpoints(Path(cfg.init_from))
+    existing = check_run_dir(run_dir, to_dict(cfg), resume_anyway=resume_anyway)
+    if existing:
+        check_run_data(run_dir, fingerprint, resume_anyway)
+    return existing, fingerprint
+
+
+def write_data_fingerprint(run_dir: Path, fingerprint: dict) -> None:
+    """Record the data (after config.yaml: a run killed between the two is taken as one made before data was
+    fingerprinted, and records the data it resumes with); a different saved one goes to *.previous.json."""
+    path = run_dir / DATA_FILE
+    text = json.dumps(fingerprint, indent=1, sort_keys=True) + "\n"
+    if path.is_file() and path.read_text() != text:  # resume_anyway, or the same shards read from another folder
+        atomic_write_text(run_dir / DATA_FILE.replace(".json", ".previous.json"), path.read_text())
+    atomic_write_text(path, text)
+
+
+def pretrain(cfg: PretrainConfig, data: str | Path, run_dir: Path, dist_info: DistInfo | None = None,
+             resume_anyway: bool = False) -> list[dict]:
+    """Train (or resume) into `run_dir`; returns the logged rows of this process's run.
+
+    Refuses (ValueError) a run directory whose saved config or data fingerprint differs from `cfg` / `data`
+    unless `resume_anyway`, before anything is written; the previous ones are then kept as
+    config.previous.yaml / data_fingerprint.previous.json.
+    """
     dist_info = dist_info or init_distributed()
     run_dir = Path(run_dir)
+    existing, fingerprint = prepare_run_dir(cfg, data, run_dir, resume_anyway, str(dist_info.device))
     run_dir.mkdir(parents=True, exist_ok=True)
+    barrier()  # every rank has checked before rank 0 writes
     if dist_info.is_main:
-        _write_config(cfg, run_dir / "config.yaml")
+        config_file = run_dir / "config.yaml"
+        text = yaml.safe_dump(to_dict(cfg), sort_keys=False)
+        if existing and config_file.read_text() != text:  # only with resume_anyway
+            atomic_write_text(run_dir / "config.previous.yaml", config_file.read_text())
+        atomic_write_text(config_file, text)
+        write_data_fingerprint(run_dir, fingerprint)
     seed_everything(cfg.seed + dist_info.rank)
     generator = torch.Generator().manual_seed(cfg.seed * 1000 + dist_info.rank)
     module = PretrainModule(cfg, generator).to(dist_info.device)
@@ -125,15 +174,16 @@ def pretrain(cfg: PretrainConfig, data: str | Path, run_dir: Path, dist_info: Di
     optimizer = build_optimizer(module, cfg)
     trainer = Trainer(cfg.loop, module, optimizer, run_dir, dist_info, clip_parameters=module.model.parameters(),
                       extra_state={"generator": GeneratorState(generator)})
-    trainer.resume()
+    if trainer.resume():
+        if dist_info.is_main:
+            print(f"resumed from step {trainer.step} ({latest_checkpoint(trainer.ckpt_dir)})", flush=True)
+    elif cfg.init_from:
+        step = load_init(module, Path(cfg.init_from))
+        if dist_info.is_main:
+            print(f"initialised from {cfg.init_from} (step {step}); optimizer, schedule and step count fresh",
+                  flush=True)
     size = cfg.model.vision.image_size
     stream = lambda start: batch_stream(data, cfg.data, size, cfg.seed, dist_info.rank,  # noqa: E731
                                         dist_info.world_size, start, cfg.loss.num_object_classes,
                                         cfg.loss.num_ocr_classes)
     return trainer.fit(make_step(model, module.loss, cfg, dist_info.device), stream)
-
-
-def _write_config(cfg: PretrainConfig, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    tmp.replace(path)

@@ -8,6 +8,8 @@ import torch
 from rice.backbones import HFVisionBackbone, OpenClipBackbone, RiceBackbone, TimmBackbone
 from rice.backbones.hf import naflex_inputs
 
+torch.set_num_threads(1)  # 2 shared cores: extra torch threads only spin (4x the CPU time of test_pretrain)
+
 
 def reference_tokens(backbone, pixels: torch.Tensor, tmp_path) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """(final tokens incl. prefix (B, N, D), every hidden state [(B, N, D)] from index 0) from the library itself."""

@@ -8,9 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from rice.curate import ClusterConfig, CurateConfig, EmbedConfig, MaskConfig, OCRConfig
 from rice.toyworld import generate
+
+torch.set_num_threads(1)  # 2 shared cores: extra torch threads only spin (4x the CPU time of test_pretrain)
 
 NUM_IMAGES = 60
 

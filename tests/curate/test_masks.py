@@ -134,8 +134,10 @@ def test_sam_masks_through_the_pipeline(tmp_path, monkeypatch, make_subset, make
         (str(path), sam_type or masks_mod.infer_sam_type(path))) or tiny_sam())
     images = make_subset(tmp_path / "images", 0, 2)
     cfg = make_config(images, tmp_path / "out", "sam", ocr="none", num_clusters=2)
+    # a random SAM may find no region worth keeping: cluster the whole-image features too, so k-means has points
     cfg = dataclasses.replace(cfg, masks=dataclasses.replace(cfg.masks, sam_checkpoint="sam_vit_b_tiny.pth",
-                                                             sam_points_per_side=4))
+                                                             sam_points_per_side=4),
+                              cluster=dataclasses.replace(cfg.cluster, fit_on="regions+images"))
     stats = curate(cfg)
     assert loaded == [("sam_vit_b_tiny.pth", "vit_b")]
     assert stats.images_written == 2 and stats.images_skipped == {}

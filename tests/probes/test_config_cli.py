@@ -12,6 +12,8 @@ from rice.config import load_config, to_dict
 from probes.detection import DetectionConfig
 from probes.records import atomic_write_json, config_hash
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 PRESETS = Path(__file__).resolve().parents[2] / "configs" / "detection"
 
 
@@ -84,3 +86,16 @@ def test_run_dir_refuses_a_different_config(tmp_path):
     run.prepare({"seed": 0, "train": {"lr": 1.0}, "output": {"runs_dir": "b"}}, compare_ignoring=("output",))
     with pytest.raises(ValueError, match=r"config.yaml: .*field 'train.lr': 1.0 there vs 2.0 now"):
         run.prepare({"seed": 0, "train": {"lr": 2.0}}, compare_ignoring=("output",))
+
+
+def test_lvis_preset_is_vitdets_lvis_recipe():
+    cfg = load_config(DetectionConfig, PRESETS / "lvis_vitdet_b16_512.yaml").validate()
+    c = cfg.model.cascade
+    assert (c.cls_loss, c.fed_loss, c.fed_loss_num_classes, c.fed_loss_freq_weight_power) == ("sigmoid", True, 50, 0.5)
+    assert (c.score_thresh, c.detections_per_image, cfg.eval.max_dets_lvis) == (0.02, 300, 300)
+    assert cfg.data.repeat_factor_thresh == 0.001
+    t = cfg.train
+    assert (t.max_iters, t.lr, t.lr_steps, t.batch_size, t.warmup_iters) == (156250, 2e-4, (138889, 150463), 64, 250)
+    coco = to_dict(DetectionConfig())
+    lvis = to_dict(cfg)
+    assert lvis["model"]["pyramid"] == coco["model"]["pyramid"] and lvis["input"] == coco["input"]  # same probe

@@ -11,6 +11,8 @@ from pycocotools import mask as mask_utils
 from probes.detection.data import DetectionSplit, SplitFiles
 from probes.detection.evaluate import score, score_coco
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _gt(tmp_path, lvis: bool):
     mask = np.zeros((40, 50), np.uint8)
@@ -47,3 +49,18 @@ def test_perfect_detections_score_100(tmp_path, evaluator):
 def test_no_detections_scores_zero(tmp_path):
     split, _, _ = _gt(tmp_path, lvis=False)
     assert score_coco(split.dataset, [], "bbox")["bbox_AP"] == 0.0
+
+
+@pytest.mark.parametrize("evaluator", ["coco", "lvis"])
+def test_image_subset_is_what_gets_scored(tmp_path, evaluator):
+    """`image_ids` restricts both the ground truth and the detections: scoring image 1 alone gives 100, the
+    whole split (image 2's object missed) gives less."""
+    split, bbox, _ = _gt(tmp_path, lvis=evaluator == "lvis")
+    data = split.dataset
+    data["images"].append(dict(data["images"][0], id=2))
+    data["annotations"].append(dict(data["annotations"][0], id=2, image_id=2))
+    split.files.annotations.write_text(json.dumps(data))
+    whole = score(split, evaluator, bbox, None)["bbox_AP"]
+    subset = score(split, evaluator, bbox, None, image_ids=[1])["bbox_AP"]
+    assert subset == pytest.approx(100.0)
+    assert 0.0 < whole < 90.0

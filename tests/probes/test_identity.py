@@ -43,3 +43,20 @@ def test_backbone_identity_and_combine():
     assert ident["name"] == bb.info.name and len(ident["fingerprint"]) == 16
     assert ident == backbone_identity(create_backbone("rice-vit-tiny"))  # deterministic random init
     assert combine({"a": 1}, ident["fingerprint"]) != combine({"a": 2}, ident["fingerprint"])
+
+
+def test_record_folders_and_files_are_shared_whatever_the_umask(tmp_path):
+    import os
+
+    from probes.records import RunDir
+
+    old = os.umask(0o077)
+    try:
+        run = RunDir.locate(tmp_path / "runs", "p", "d", "b", "r")
+        run.prepare({"a": 1})
+        run.write_metrics({"m": 1})
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / "runs", tmp_path / "runs" / "p", run.path):
+        assert folder.stat().st_mode & 0o777 == 0o755, folder
+    assert run.metrics_path.stat().st_mode & 0o777 == 0o644

@@ -2,12 +2,15 @@
 
 from collections import OrderedDict
 
+import pytest
 import torch
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import MultiScaleRoIAlign
 
 from probes.detection import LevelAnchorGenerator, LevelRoIAlign, level_strides
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _x_ramp(strides, size, channels=2):

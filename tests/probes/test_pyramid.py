@@ -3,6 +3,8 @@ import torch
 
 from probes.detection import PyramidConfig, SimplePyramid, level_strides
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.mark.parametrize("patch, strides", [(14, [3.5, 7, 14, 28, 56]), (16, [4, 8, 16, 32, 64])])
 @pytest.mark.parametrize("kind", ["maxpool", "deconv"])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 from torch.utils.data import DataLoader
 
@@ -9,6 +12,8 @@ from probes.detection import InputConfig, load_dataset
 from probes.detection.dataset import TrainDataset, TrainSampler
 from probes.detection.transforms import (Collate, LargeScaleJitter, ShortestEdgeResize, boxes_from_masks,
                                          shortest_edge_size)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_boxes_from_masks():
@@ -56,3 +61,64 @@ def test_sample_stream_is_a_function_of_seed_and_iteration(toy_train):
                for n in (0, 2)]
     for a, b in zip(*loaders):
         assert torch.equal(a.images, b.images) and a.metas == b.metas
+
+
+def test_sample_stream_without_repeat_factors_is_one_seeded_permutation_per_epoch():
+    stream = [i for batch in TrainSampler(5, 2, seed=3, start_iter=0, max_iters=5) for i, _ in batch]
+    expected = []
+    for epoch in range(2):
+        expected += torch.randperm(5, generator=torch.Generator().manual_seed(3 * 1_000_003 + epoch)).tolist()
+    assert stream == expected
+    other = [i for batch in TrainSampler(5, 2, seed=4, start_iter=0, max_iters=5) for i, _ in batch]
+    assert other != stream  # the seed is used
+    seeds = [s for batch in TrainSampler(5, 2, seed=3, start_iter=0, max_iters=5) for _, s in batch]
+    assert len(set(seeds)) == len(seeds)  # every sample gets its own augmentation seed
+
+
+def test_repeat_factors_are_detectron2s_category_frequency_rule():
+    from types import SimpleNamespace
+
+    from probes.detection.data import ImageRecord
+    from probes.detection.dataset import repeat_factors
+
+    records = [ImageRecord(i, None, 10, 10) for i in range(10)]
+    # class 1 in every image, class 2 in image 0 only, class 3 in images 0-4
+    anns = {i: [{"category_id": 1}] + ([{"category_id": 2}] if i == 0 else [])
+            + ([{"category_id": 3}] if i < 5 else []) for i in range(10)}
+    split = SimpleNamespace(anns_by_image=anns)
+    factors = repeat_factors(split, records, thresh=0.4)
+    # f(1) = 1 -> 1; f(2) = 0.1 -> sqrt(0.4 / 0.1) = 2; f(3) = 0.5 -> max(1, sqrt(0.8)) = 1
+    assert factors == pytest.approx([2.0] + [1.0] * 9)
+    factors = repeat_factors(split, records, thresh=0.9)
+    assert factors == pytest.approx([3.0] + [math.sqrt(0.9 / 0.5)] * 4 + [1.0] * 5)
+
+
+def test_repeat_factor_sampling_stream():
+    factors = [1.0, 2.5, 1.0]
+    sampler = TrainSampler(3, 2, seed=0, start_iter=0, max_iters=60, repeat_factors=factors)
+    epochs = [sampler.epoch(e).tolist() for e in range(200)]
+    for order in epochs:
+        assert order.count(0) == 1 and order.count(2) == 1 and order.count(1) in (2, 3)  # floor + a coin flip
+    mean = sum(order.count(1) for order in epochs) / len(epochs)
+    assert abs(mean - 2.5) < 0.15  # the coin lands with the fractional part's probability
+    full = [i for batch in sampler for i, _ in batch]
+    assert full == [i for order in epochs for i in order][:120]  # the stream is the epochs in order
+    resumed = [i for batch in TrainSampler(3, 2, 0, 37, 60, factors) for i, _ in batch]
+    assert resumed == full[74:]  # resumable: a function of (seed, position)
+
+
+def test_test_images_are_padded_to_the_training_square():
+    from probes.detection import DetectionConfig
+    from probes.detection.probe import collates
+    from rice.backbones import create_backbone
+
+    cfg = DetectionConfig(input=InputConfig(image_size=168, test_short_edge=64, test_max_size=96))
+    info = create_backbone("rice-vit-tiny").info
+    train, test = collates(cfg, info, 56)
+    resize = ShortestEdgeResize(cfg.input)
+    items = [(resize(torch.zeros(3, 60, 90, dtype=torch.uint8)), {}, {}),
+             (resize(torch.zeros(3, 80, 40, dtype=torch.uint8)), {}, {})]
+    batch = test(items)
+    assert batch.image_sizes == [(64, 96), (96, 48)]
+    assert batch.images.shape == (2, 3, 168, 168)  # the training square, not the batch's own (112, 112)
+    assert train([items[0]]).images.shape == test([items[0]]).images.shape

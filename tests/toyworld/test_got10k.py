@@ -38,3 +38,28 @@ def test_some_sequence_has_an_occlusion(world):
     covers = [GOT10k(str(root / "got10k"), subset=s, return_meta=True)[i][2]["cover"]
               for s in ("train", "val") for i in range(len(GOT10k(str(root / "got10k"), subset=s)))]
     assert any((c < 8).any() for c in covers)
+
+
+def test_more_longer_smaller_sequences_for_the_tracking_probe(tmp_path):
+    """The knobs the tracking probe's demo uses (`rice toyworld --num-sequences --min/max-frames --frame-size`)."""
+    import argparse
+
+    from rice.commands.toyworld import add_arguments
+    from rice.toyworld.config import ToyWorldConfig
+    from rice.toyworld.got10k import write_got10k
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--out", "x", "--num-sequences", "4", "--min-frames", "30", "--max-frames", "30",
+                              "--frame-size", "160", "120"])
+    assert tuple(args.frame_size) == (160, 120) and parser.parse_args(["--out", "x"]).frame_size == [320, 240]
+    cfg = ToyWorldConfig(num_sequences=args.num_sequences, min_frames=30, max_frames=30,
+                         frame_size=tuple(args.frame_size)).validate()
+    summary = write_got10k(tmp_path, cfg, progress=False)
+    assert summary == {"train": {"sequences": 3, "frames": 90}, "val": {"sequences": 1, "frames": 30}}
+    dataset = GOT10k(str(tmp_path), subset="train", return_meta=True)
+    img_files, anno, meta = dataset[0]
+    with Image.open(img_files[0]) as im:
+        assert im.size == (160, 120)
+    assert meta["resolution"] == "(160, 120)" and len(anno) == 30
+    assert (anno[:, 0] + anno[:, 2] <= 160).all() and (anno[:, 1] + anno[:, 3] <= 120).all()

@@ -42,3 +42,15 @@ def test_count_and_sign_answers_agree_with_coco(world):
             assert answer in {a["attributes"]["text"] for a in anns if "attributes" in a}
             checked["text"] += 1
     assert checked["text"] > 0
+
+
+def test_stage1_captions_in_lcs558k_layout(world):
+    root, summary = world
+    caps = json.loads((root / "llava" / "captions.json").read_text())
+    train = json.loads((root / "llava" / "train.json").read_text())
+    assert len(caps) == summary.llava["captions"] == len(train)
+    for c in caps:
+        assert set(c) == {"id", "image", "conversations"} and (root / "llava" / c["image"]).is_file()
+        human, gpt = c["conversations"]
+        assert human["from"] == "human" and human["value"].count("<image>") == 1
+        assert gpt["from"] == "gpt" and gpt["value"]

@@ -85,3 +85,30 @@ def test_expressions_identify_exactly_one_object():
     assert "the blue square on the left" in ea and not ea & eb
     assert "the sign that says OPEN" in {s for v in expressions(sign, objects, 224).values() for s in v}
     assert "the star" in {s for v in expressions(star, objects, 224).values() for s in v}
+
+
+LOCATION_WORDS = ("left", "right", "top", "bottom", "above", "below")
+
+
+def test_refcoco_plus_and_refcocog_variants(world):
+    root, summary = world
+    data = root / "refer_seg"
+    refcoco_instances = (data / "refcoco" / "instances.json").read_bytes()
+    for dataset, split_by, splits in (("refcoco+", "unc", {"train", "val", "testA", "testB"}),
+                                      ("refcocog", "umd", {"train", "val", "test"})):
+        assert (data / dataset / "instances.json").read_bytes() == refcoco_instances  # shared images / annotations
+        with open(data / dataset / f"refs({split_by}).p", "rb") as f:
+            refs = pickle.load(f)
+        counts = summary.refer["variants"][dataset]
+        assert len(refs) == counts["refs"] > 0 and set(counts["splits"]) == splits
+        assert {r["split"] for r in refs} <= splits and "train" in {r["split"] for r in refs}
+        assert all(set(r) == REF_KEYS for r in refs)
+        sents = [s["sent"] for r in refs for s in r["sentences"]]
+        if dataset == "refcoco+":
+            assert not [s for s in sents if any(w in s.split() for w in LOCATION_WORDS)]
+            assert any("says" in s for s in sents)
+        else:
+            mean_len = sum(len(s.split()) for s in sents) / len(sents)
+            with open(data / "refcoco" / "refs(unc).p", "rb") as f:
+                base = [s["sent"] for r in pickle.load(f) for s in r["sentences"]]
+            assert mean_len > sum(len(s.split()) for s in base) / len(base)

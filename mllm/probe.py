@@ -104,7 +104,9 @@ def _run(cfg: MLLMConfig, backbone, data: Data | None, progress: bool) -> RunRec
     ident = run_identity(cfg, backbone, data)
     run_id = cfg.output.run_id or f"{cfg.name}-s{cfg.seed}-{combine(ident)}"
     run_dir = RunDir.locate(cfg.output.runs_dir, PROBE, data.name, info.name, run_id)
-    if run_dir.finished and run_dir.read_metrics().get("identity") == combine(ident):
+    expected = {"identity": combine(ident), "config_hash": combine(ident["config"]),
+                "backbone_fingerprint": ident["backbone"], "data_fingerprint": ident["data"], "llm": ident["llm"]}
+    if run_dir.finished and run_dir.check_identity(expected):
         return RunRecord.load(run_dir.path, skipped=True)
     dtype = getattr(torch, cfg.model.dtype)
     model, processor = build_llava_next(backbone, cfg.llm, tiling=cfg.model.tiling,
@@ -114,7 +116,9 @@ def _run(cfg: MLLMConfig, backbone, data: Data | None, progress: bool) -> RunRec
     if dist_info.is_main:
         if not cfg.output.resume and run_dir.path.exists():
             shutil.rmtree(run_dir.path)
+        run_dir.check_identity(expected)
         run_dir.prepare(to_dict(cfg), compare_ignoring=("output",))
+        run_dir.write_identity(expected)
     barrier()
     started = now_iso()
     if cfg.model.gradient_checkpointing:

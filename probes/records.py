@@ -25,6 +25,7 @@ import yaml
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 CHECKPOINT_FILE = "checkpoint.pt"
+IDENTITY_FILE = "identity.json"  # the named fingerprints (config, weights, data, ...) a run was started for
 TENSORBOARD_DIR = "tb"
 
 
@@ -120,6 +121,7 @@ class RunDir:
     metrics_path = property(lambda self: self.path / METRICS_FILE)
     checkpoint_path = property(lambda self: self.path / CHECKPOINT_FILE)
     tensorboard_dir = property(lambda self: self.path / TENSORBOARD_DIR)
+    identity_path = property(lambda self: self.path / IDENTITY_FILE)
 
     @property
     def finished(self) -> bool:
@@ -136,6 +138,29 @@ class RunDir:
                                  f"choose another --run-id or delete the directory")
         make_dirs(self.path)
         atomic_write_text(self.config_path, yaml.safe_dump(config, sort_keys=False))
+
+    def check_identity(self, expected: dict) -> bool:
+        """Whether this directory holds the finished run of `expected` (named fingerprints), so it may be skipped.
+
+        A finished or started run of another identity is refused, naming the fields that differ, and so is a run
+        without a recorded identity: what another config, other weights or other data produced is never reused.
+        """
+        if not self.identity_path.is_file():
+            if self.finished or self.checkpoint_path.is_file():
+                raise ValueError(f"{self.path}: holds a run without a recorded identity ({IDENTITY_FILE}); "
+                                 f"delete it or choose another --run-id")
+            return False
+        found = json.loads(self.identity_path.read_text())
+        differ = [k for k in sorted(set(found) | set(expected)) if found.get(k) != expected.get(k)]
+        if differ:
+            fields = "; ".join(f"field '{k}' = {found.get(k)!r} there vs {expected.get(k)!r} now" for k in differ)
+            state, way = (("a finished run", "choose another --run-id or delete it") if self.finished else
+                          ("an unfinished run", "pass --no-resume to start it over, or choose another --run-id"))
+            raise ValueError(f"{self.identity_path}: {state} with another identity ({fields}); {way}")
+        return self.finished
+
+    def write_identity(self, expected: dict) -> Path:
+        return atomic_write_json(self.identity_path, expected)
 
     def save_checkpoint(self, state: dict) -> Path:
         from rice.train.checkpoint import atomic_torch_save

@@ -106,18 +106,18 @@ def _run(cfg: TrackingConfig, backbone: Backbone, data: dict | None, progress: b
     run_hash = combine(identity(cfg), bb["fingerprint"], data_fp, weights)
     default_id = f"{source.path.name}-eval-{run_hash}" if source else f"{cfg.name}-s{cfg.seed}-{run_hash}"
     run_dir = RunDir.locate(cfg.output.runs_dir, PROBE, eval_name, info.name, cfg.output.run_id or default_id)
-    if run_dir.finished:
-        done = RunRecord.load(run_dir.path, skipped=True)
-        if done.record.get("identity") != run_hash:
-            raise ValueError(f"{run_dir.metrics_path}: a finished run with another identity (config, backbone "
-                             f"weights or data differ: {done.record.get('identity')} vs {run_hash}); "
-                             f"choose another --run-id or delete the directory")
-        return done
+    expected = {"identity": run_hash, "backbone_fingerprint": bb["fingerprint"], "data_fingerprint": data_fp,
+                "trained": weights}
+    if run_dir.finished and run_dir.check_identity(expected):
+        return RunRecord.load(run_dir.path, skipped=True)
+
     dist = init_distributed(cfg.train.device)
     if dist.is_main:
         if not cfg.output.resume and run_dir.path.exists():
             shutil.rmtree(run_dir.path)
+        run_dir.check_identity(expected)
         run_dir.prepare(to_dict(cfg), compare_ignoring=("output",))
+        run_dir.write_identity(expected)
     barrier()
     started = now_iso()
     torch.manual_seed(cfg.seed)  # block and head initialisation, equal on every rank

@@ -13,7 +13,6 @@ refused, naming the part that differs).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -42,7 +41,6 @@ from .transforms import Collate, LargeScaleJitter, ShortestEdgeResize
 PROBE = "detection"
 BBOX_FILE = "detections_bbox.json"
 SEGM_FILE = "detections_segm.json"
-IDENTITY_FILE = "identity.json"
 
 
 def identity(cfg: DetectionConfig) -> dict:
@@ -85,35 +83,6 @@ def check_output(run_path: Path, runs_dir: str) -> None:
                          f"(permission denied or read-only)")
 
 
-def recorded_identity(run_dir: RunDir) -> dict | None:
-    """The identity a run directory was made for: identity.json, else a finished record's fields."""
-    path = run_dir.path / IDENTITY_FILE
-    if path.is_file():
-        return json.loads(path.read_text())
-    if run_dir.finished:
-        rec = run_dir.read_metrics()
-        return {"config_hash": rec.get("config_hash"), "backbone_fingerprint": rec.get("backbone", {}).get(
-            "fingerprint"), "data_fingerprint": rec.get("data_fingerprint")}
-    return None
-
-
-def check_identity(run_dir: RunDir, expected: dict) -> None:
-    """Refuse to skip or resume a run directory that another config, backbone or dataset produced."""
-    found = recorded_identity(run_dir)
-    if found is None:
-        if run_dir.finished or run_dir.checkpoint_path.is_file():
-            raise ValueError(f"{run_dir.path}: holds a run without a recorded identity (written before runs were "
-                             f"fingerprinted); delete it or choose another --run-id")
-        return
-    differ = [key for key, value in expected.items() if found.get(key) != value]
-    if differ:
-        what = {"config_hash": "config", "backbone_fingerprint": "backbone weights",
-                "data_fingerprint": "annotation files"}
-        fields = "; ".join(f"field '{k}' = {found.get(k)!r} there vs {expected[k]!r} now" for k in differ)
-        raise ValueError(f"{run_dir.path / IDENTITY_FILE}: {fields}: this run directory belongs to other "
-                         f"{' and '.join(what[k] for k in differ)}; choose another --run-id or delete it")
-
-
 def divisor(cfg: DetectionConfig, patch_size: int) -> int:
     d = cfg.input.size_divisibility or 4 * patch_size
     if d % (4 * patch_size):
@@ -154,16 +123,15 @@ def _run(cfg: DetectionConfig, backbone: Backbone, data: LoadedData | None, prog
     backbone_fp, data_fp = weights_fingerprint(backbone), data_fingerprint(data)
     expected = run_identity(cfg, backbone_fp, data_fp)
     run_dir = locate_run(cfg, data, info.name, backbone_fp, data_fp)
-    if run_dir.finished:  # a finished run is skipped even where nothing may be written any more
-        check_identity(run_dir, expected)
+    if run_dir.finished and run_dir.check_identity(expected):  # skipped even where nothing may be written
         return RunRecord.load(run_dir.path, skipped=True)
     check_output(run_dir.path, cfg.output.runs_dir)
     if not cfg.output.resume and run_dir.path.exists():
         shutil.rmtree(run_dir.path)
-    check_identity(run_dir, expected)
+    run_dir.check_identity(expected)
     resolved = to_dict(cfg)
     run_dir.prepare(resolved, compare_ignoring=("output",))
-    atomic_write_json(run_dir.path / IDENTITY_FILE, expected)
+    run_dir.write_identity(expected)
     started = now_iso()
 
     torch.manual_seed(cfg.seed)  # head initialisation

@@ -43,7 +43,6 @@ from .train import autocast_dtype, resolve_device, train
 
 PROBE = "refseg"
 DATASET = "refer"
-IDENTITY_FILE = "identity.json"
 EVAL_FILE = "evaluation.json"
 DEFAULT_TOY_WORLD = "toyworld"
 
@@ -225,27 +224,20 @@ def _run(cfg: RefsegConfig, backbone, data: LoadedData | None, progress: bool) -
     ident = combine(identity(cfg), bb["fingerprint"], data_fp, sam_id, start)
     run_dir = RunDir.locate(cfg.output.runs_dir, PROBE, DATASET, info.name,
                             cfg.output.run_id or f"{cfg.name}-s{cfg.seed}-{ident}")
-    if run_dir.finished:
-        old = run_dir.read_metrics()
-        if old.get("identity") == ident:
-            return RunRecord.load(run_dir.path, skipped=True)
-        raise ValueError(f"{run_dir.metrics_path}: a finished run with another identity ({old.get('identity')} vs "
-                         f"{ident}: different weights, data or config); choose another --run-id or delete it")
+    expected = {"identity": ident, "backbone_fingerprint": bb["fingerprint"], "data_fingerprint": data_fp,
+                "sam": sam_id}
+    if run_dir.finished and run_dir.check_identity(expected):
+        return RunRecord.load(run_dir.path, skipped=True)
 
     model, batcher = build_model(cfg, backbone, sam, sam_id)  # checks the [SEG] tokenizer
     dist_info = init_distributed(cfg.train.device)  # torchrun: one process per device; else world size 1
     main, world = dist_info.is_main, dist_info.world_size
-    started_as = run_dir.path / IDENTITY_FILE
     if main:
         if not cfg.output.resume and run_dir.path.exists():
             shutil.rmtree(run_dir.path)
-        if started_as.is_file() and json.loads(started_as.read_text()).get("identity") != ident:
-            raise ValueError(f"{started_as}: this unfinished run was started with other weights, data or config "
-                             f"(identity {json.loads(started_as.read_text()).get('identity')} vs {ident}); "
-                             f"pass --no-resume to start it over, or another --run-id")
+        run_dir.check_identity(expected)
         run_dir.prepare(to_dict(cfg), compare_ignoring=("output",))
-        atomic_write_json(run_dir.path / IDENTITY_FILE, {"identity": ident, "backbone_fingerprint": bb["fingerprint"],
-                                                         "data_fingerprint": data_fp, "sam": sam_id})
+        run_dir.write_identity(expected)
     barrier()
     started = now_iso()
     device = resolve_device(cfg.train.device) if world == 1 else dist_info.device
@@ -301,20 +293,20 @@ def evaluate_run(path: str | Path, splits: tuple[str, ...] = (), data_root: str 
     from rice.config import load_config
 
     run_dir = RunDir(Path(path))
-    for file in (run_dir.config_path, run_dir.checkpoint_path, run_dir.path / IDENTITY_FILE):
+    for file in (run_dir.config_path, run_dir.checkpoint_path, run_dir.identity_path):
         if not file.is_file():
             raise FileNotFoundError(f"{file}: not found; {run_dir.path} is not a refseg run with a checkpoint")
     overrides = [f"data.eval_splits={json.dumps(list(splits))}"] if splits else []
     overrides += [f"data.refer_root={json.dumps(data_root)}"] if data_root else []
     cfg = load_config(RefsegConfig, run_dir.config_path, overrides).validate()
-    known = json.loads((run_dir.path / IDENTITY_FILE).read_text())
+    known = json.loads((run_dir.identity_path).read_text())
     backbone = create_backbone(cfg.backbone)
     sam = build_sam(cfg.model.sam)
     sam_id = sam_identity(sam, cfg.model.sam)
     fp = backbone_identity(backbone)["fingerprint"]
     for what, now, then in (("backbone", fp, known["backbone_fingerprint"]), ("SAM", sam_id, known["sam"])):
         if now != then:
-            raise ValueError(f"{run_dir.path / IDENTITY_FILE}: the run was trained with another {what} "
+            raise ValueError(f"{run_dir.identity_path}: the run was trained with another {what} "
                              f"({then} there vs {now} now)")
     evals = read_eval_splits(cfg, refer_root(cfg.data.refer_root))
     with torch_threads(cfg.train.threads):

@@ -60,3 +60,28 @@ def test_record_folders_and_files_are_shared_whatever_the_umask(tmp_path):
     for folder in (tmp_path / "runs", tmp_path / "runs" / "p", run.path):
         assert folder.stat().st_mode & 0o777 == 0o755, folder
     assert run.metrics_path.stat().st_mode & 0o777 == 0o644
+
+
+def test_run_dir_identity_is_checked_for_finished_and_started_runs(tmp_path):
+    import pytest
+
+    from probes.records import RunDir
+
+    run = RunDir(tmp_path / "run")
+    ours = {"config_hash": "c1", "backbone_fingerprint": "w1", "data_fingerprint": "d1"}
+    assert run.check_identity(ours) is False  # nothing there yet
+    run.prepare({"a": 1})
+    run.write_identity(ours)
+    assert run.check_identity(ours) is False  # started, not finished: resume
+    other = {**ours, "backbone_fingerprint": "w2"}
+    with pytest.raises(ValueError, match="an unfinished run with another identity.*'backbone_fingerprint' = 'w1' "
+                                         "there vs 'w2' now.*--no-resume"):
+        run.check_identity(other)
+    run.write_metrics({"m": 1})
+    assert run.check_identity(ours) is True  # finished, same identity: skip
+    with pytest.raises(ValueError, match="a finished run with another identity.*data_fingerprint"):
+        run.check_identity({**ours, "data_fingerprint": "d2"})
+    legacy = RunDir(tmp_path / "legacy")
+    legacy.write_metrics({"m": 1})
+    with pytest.raises(ValueError, match="without a recorded identity"):
+        legacy.check_identity(ours)

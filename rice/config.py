@@ -33,6 +33,11 @@ def load_yaml_mapping(path: str | Path) -> dict:
     return data
 
 
+def field_error(what: str, name: str, value: Any, why: str) -> ValueError:
+    """The one-line error of a bad config value: `<what> config: field 'a.b' = value: why`."""
+    return ValueError(f"{what} config: field '{name}' = {value!r}: {why}")
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """'a.b.c=value' -> (['a', 'b', 'c'], parsed value)."""
     key, sep, raw = text.partition("=")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from probes.base import OutputConfig
+from rice.config import field_error
 
 DATA_KINDS = ("toy", "got10k", "lasot", "trackingnet", "tnl2k", "coco")
 
@@ -103,7 +104,7 @@ class TrackingConfig:
 
     def validate(self) -> "TrackingConfig":
         def bad(name, value, why):
-            raise ValueError(f"tracking config: field '{name}' = {value!r}: {why}")
+            raise field_error("tracking", name, value, why)
 
         for name in ("template_size", "search_size"):
             if getattr(self.crop, name) < 16:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from probes.base import OutputConfig
+from rice.config import field_error
 
 PYRAMID_KINDS = ("maxpool", "deconv")
 NORMS = ("LN", "")
@@ -143,7 +144,7 @@ class DetectionConfig:
     def validate(self) -> "DetectionConfig":
         """Raise ValueError naming the first bad field and its value; returns self."""
         def bad(field_name, value, why):
-            raise ValueError(f"detection config: field '{field_name}' = {value!r}: {why}")
+            raise field_error("detection", field_name, value, why)
 
         def check(field_name, value, ok, why):
             if not ok(value):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from probes.base import OutputConfig
+from rice.config import field_error
 
 from .loss import LossWeights
 from .model import LisaConfig
@@ -84,7 +85,7 @@ class RefsegConfig:
 
     def validate(self) -> "RefsegConfig":
         def bad(name, value, why):
-            raise ValueError(f"refseg config: field '{name}' = {value!r}: {why}")
+            raise field_error("refseg", name, value, why)
 
         for key in ("train_splits", "eval_splits"):
             for s in getattr(self.data, key):

@@ -8,7 +8,6 @@ lmms-eval tasks and writes metrics.json.
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import torch
 
 from probes.base import RunRecord, register_probe
-from probes.identity import backbone_identity, combine, files_fingerprint
+from probes.identity import backbone_identity, combine, files_fingerprint, weights_fingerprint
 from probes.records import RunDir, code_revision, environment, now_iso
 from probes.runner import torch_threads
 from rice.config import to_dict
@@ -76,10 +75,10 @@ def identity(cfg: MLLMConfig) -> dict:
     return out
 
 
-def run_identity(cfg: MLLMConfig, backbone, data: Data) -> dict:
+def run_identity(cfg: MLLMConfig, backbone_fingerprint: str, data: Data) -> dict:
     llm = "tiny" if cfg.llm == "tiny" else files_fingerprint([cfg.llm])
-    return {"config": identity(cfg), "backbone": backbone_identity(backbone)["fingerprint"],
-            "data": files_fingerprint(data.files), "llm": llm}
+    return {"config": identity(cfg), "backbone": backbone_fingerprint, "data": files_fingerprint(data.files),
+            "llm": llm}
 
 
 @register_probe(PROBE, MLLMConfig)
@@ -101,12 +100,14 @@ def _run(cfg: MLLMConfig, backbone, data: Data | None, progress: bool) -> RunRec
     data = data or load_data(cfg)
     check_eval_tasks(cfg, data)  # a missing dataset fails here, before any model is built or file written
     info = backbone.info
-    ident = run_identity(cfg, backbone, data)
-    run_id = cfg.output.run_id or f"{cfg.name}-s{cfg.seed}-{combine(ident)}"
+    bb = backbone_identity(backbone)  # hashes every weight once
+    ident = run_identity(cfg, bb["fingerprint"], data)
+    run_hash = combine(ident)
+    run_id = cfg.output.run_id or f"{cfg.name}-s{cfg.seed}-{run_hash}"
     run_dir = RunDir.locate(cfg.output.runs_dir, PROBE, data.name, info.name, run_id)
-    expected = {"identity": combine(ident), "config_hash": combine(ident["config"]),
+    expected = {"identity": run_hash, "config_hash": combine(ident["config"]),
                 "backbone_fingerprint": ident["backbone"], "data_fingerprint": ident["data"], "llm": ident["llm"]}
-    if run_dir.finished and run_dir.check_identity(expected):
+    if run_dir.done(expected):
         return RunRecord.load(run_dir.path, skipped=True)
     dtype = getattr(torch, cfg.model.dtype)
     model, processor = build_llava_next(backbone, cfg.llm, tiling=cfg.model.tiling,
@@ -114,11 +115,7 @@ def _run(cfg: MLLMConfig, backbone, data: Data | None, progress: bool) -> RunRec
     dist_info = init_distributed(cfg.train.device)
     cfg.accumulation(dist_info.world_size)  # a global batch that does not split is refused before writing
     if dist_info.is_main:
-        if not cfg.output.resume and run_dir.path.exists():
-            shutil.rmtree(run_dir.path)
-        run_dir.check_identity(expected)
-        run_dir.prepare(to_dict(cfg), compare_ignoring=("output",))
-        run_dir.write_identity(expected)
+        run_dir.start(expected, to_dict(cfg), cfg.output.resume)
     barrier()
     started = now_iso()
     if cfg.model.gradient_checkpointing:
@@ -126,7 +123,8 @@ def _run(cfg: MLLMConfig, backbone, data: Data | None, progress: bool) -> RunRec
     model.to(dist_info.device)
     if dist_info.world_size > 1:
         shard(model)
-    tower_before = {k: v.detach().clone() for k, v in model.model.vision_tower.state_dict().items()}
+    # the tower's hash, not a copy of it (on any device); sharded towers are checked by the FSDP test instead
+    tower_before = weights_fingerprint(model.model.vision_tower) if dist_info.world_size == 1 else None
     writer = SummaryWriter(str(run_dir.tensorboard_dir)) if dist_info.is_main else None
     stages = {}
     for stage, entries, template in (("stage1", data.stage1, "plain"), ("stage2", data.stage2, "chat")):
@@ -134,8 +132,7 @@ def _run(cfg: MLLMConfig, backbone, data: Data | None, progress: bool) -> RunRec
             continue
         ds = ConversationDataset(entries, processor, template, cfg.data.max_length)
         stages[stage] = train_stage(model, ds, stage, cfg, dist_info, run_dir.path, writer, progress)
-    tower_unchanged = all(torch.equal(v, model.model.vision_tower.state_dict()[k].detach().cpu())
-                          for k, v in tower_before.items()) if dist_info.world_size == 1 else None
+    tower_unchanged = weights_fingerprint(model.model.vision_tower) == tower_before if tower_before else None
     state = full_state_dict(model)
     if dist_info.is_main:
         hf = run_dir.path / HF_DIR
@@ -152,9 +149,9 @@ def _run(cfg: MLLMConfig, backbone, data: Data | None, progress: bool) -> RunRec
     writer.close()
     record = {
         "probe": PROBE, "dataset": data.name, "split": "val" if data.val else ",".join(cfg.eval.tasks),
-        "backbone": {**backbone_identity(backbone), "info": info.to_dict()},
+        "backbone": {**bb, "info": info.to_dict()},
         "data_fingerprint": ident["data"], "llm": {"name": cfg.llm, "fingerprint": ident["llm"]},
-        "identity": combine(ident), "metrics": metrics, "evaluations": evals,
+        "identity": run_hash, "metrics": metrics, "evaluations": evals,
         "training": {s: {"steps": r.steps, "first_loss": r.losses[0], "last_loss": r.losses[-1],
                          "losses": r.losses, "resumed_from_step": r.resumed_from, "seconds": round(r.seconds, 2)}
                      for s, r in stages.items()},

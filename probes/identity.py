@@ -42,11 +42,17 @@ def _cache_path() -> Path:
     return Path(os.environ.get("RICE_HASH_CACHE", Path.home() / ".cache" / "rice-probe" / "hashes.json"))
 
 
+_CACHE: dict[str, dict] = {}  # cache file -> its digests, read once per process
+
+
 def _load_cache() -> dict:
-    try:
-        return json.loads(_cache_path().read_text())
-    except (OSError, ValueError):
-        return {}
+    path = str(_cache_path())
+    if path not in _CACHE:
+        try:
+            _CACHE[path] = json.loads(Path(path).read_text())
+        except (OSError, ValueError):
+            _CACHE[path] = {}
+    return _CACHE[path]
 
 
 def _save_cache(cache: dict) -> None:
@@ -95,8 +101,10 @@ def _expand(paths: Iterable[str | Path]) -> list[tuple[str, Path]]:
 def files_fingerprint(paths: Iterable[str | Path]) -> str:
     """One hash over the names (relative to each given path) and contents of the files; order-independent."""
     cache = _load_cache()
+    known = len(cache)
     entries = sorted((name, file_digest(file, cache)) for name, file in _expand(paths))
-    _save_cache(cache)
+    if len(cache) != known:  # written only when a file was hashed anew
+        _save_cache(cache)
     h = _blake()
     for name, digest in entries:
         h.update(f"{name}={digest};".encode())

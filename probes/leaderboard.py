@@ -286,8 +286,9 @@ def check_output(out_csv: str | Path) -> Path:
 
 
 def write_leaderboard(board: Leaderboard, out_csv: str | Path) -> dict[str, Path]:
-    """OUT.csv (long), OUT_wide.csv (all probes), OUT_wide_<probe>.csv (one per probe) and OUT.md."""
-    out_csv = check_output(out_csv)
+    """OUT.csv (long), OUT_wide.csv (all probes), OUT_wide_<probe>.csv (one per probe) and OUT.md; the caller has
+    checked `out_csv` with `check_output` before reading the runs."""
+    out_csv = Path(out_csv)
     wide_path = out_csv.with_name(out_csv.stem + "_wide.csv")
     md_path = out_csv.with_suffix(".md")
     atomic_write_text(out_csv, board.long.to_csv(index=False))

@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -161,6 +162,19 @@ class RunDir:
 
     def write_identity(self, expected: dict) -> Path:
         return atomic_write_json(self.identity_path, expected)
+
+    def done(self, expected: dict) -> bool:
+        """A finished run of `expected` is here (skip it); a finished run of another identity is refused."""
+        return self.finished and self.check_identity(expected)
+
+    def start(self, expected: dict, config: dict, resume: bool = True) -> None:
+        """Begin or resume the run of `expected` here: without `resume` an unfinished run is cleared first;
+        then its identity and config must match; config.yaml and identity.json are written (rank 0 only)."""
+        if not resume and self.path.exists():
+            shutil.rmtree(self.path)
+        self.check_identity(expected)
+        self.prepare(config, compare_ignoring=("output",))
+        self.write_identity(expected)
 
     def save_checkpoint(self, state: dict) -> Path:
         from rice.train.checkpoint import atomic_torch_save

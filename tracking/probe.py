@@ -8,7 +8,6 @@ checkpoint, evaluates and writes the record.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -108,16 +107,12 @@ def _run(cfg: TrackingConfig, backbone: Backbone, data: dict | None, progress: b
     run_dir = RunDir.locate(cfg.output.runs_dir, PROBE, eval_name, info.name, cfg.output.run_id or default_id)
     expected = {"identity": run_hash, "backbone_fingerprint": bb["fingerprint"], "data_fingerprint": data_fp,
                 "trained": weights}
-    if run_dir.finished and run_dir.check_identity(expected):
+    if run_dir.done(expected):
         return RunRecord.load(run_dir.path, skipped=True)
 
     dist = init_distributed(cfg.train.device)
     if dist.is_main:
-        if not cfg.output.resume and run_dir.path.exists():
-            shutil.rmtree(run_dir.path)
-        run_dir.check_identity(expected)
-        run_dir.prepare(to_dict(cfg), compare_ignoring=("output",))
-        run_dir.write_identity(expected)
+        run_dir.start(expected, to_dict(cfg), cfg.output.resume)
     barrier()
     started = now_iso()
     torch.manual_seed(cfg.seed)  # block and head initialisation, equal on every rank

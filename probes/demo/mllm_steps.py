@@ -6,12 +6,12 @@ DemoConfig's `mllm_*` knobs as overrides, and returns the run's toy VQA accuracy
 
 from __future__ import annotations
 
-import json
 from typing import Callable
 
 from probes.runner import probe_cli
 
 from .config import CONFIGS, DemoConfig
+from .steps import latest_run
 
 
 def overrides(cfg: DemoConfig) -> list[str]:
@@ -26,9 +26,6 @@ def step(kind: str) -> Callable[[DemoConfig, dict], dict]:
         probe_cli(["mllm", "train", "--backbone", cfg.backbone_dir(kind), "--data", f"toy:{cfg.toy_dir}",
                    "--config", str(CONFIGS / "mllm" / "tiny.yaml"), "--runs-dir", cfg.runs_dir,
                    *([] if cfg.progress else ["--quiet"]), *overrides(cfg)])
-        found = sorted((cfg.runs_dir / "mllm" / "toy" / kind).glob("*/metrics.json"), key=lambda p: p.stat().st_mtime)
-        if not found:
-            raise FileNotFoundError(f"{cfg.runs_dir / 'mllm' / 'toy' / kind}: no finished MLLM run (no */metrics.json)")
-        return {"dir": str(found[-1].parent), "metrics": json.loads(found[-1].read_text())["metrics"]}
+        return latest_run(cfg.runs_dir / "mllm" / "toy" / kind)
 
     return run

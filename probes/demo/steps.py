@@ -129,17 +129,17 @@ def detection(kind: str) -> Callable[[DemoConfig, dict], dict]:
         probe_cli(["detection", "--backbone", cfg.backbone_dir(kind), "--data", f"toy:{cfg.toy_dir}",
                    "--config", cfg.detection_config, "--runs-dir", cfg.runs_dir,
                    *([] if cfg.progress else ["--quiet"]), *detection_overrides(cfg)])
-        record = latest_metrics(cfg.runs_dir / "detection" / "toy" / kind)
-        return {"dir": str(record.parent), "metrics": json.loads(record.read_text())["metrics"]}
+        return latest_run(cfg.runs_dir / "detection" / "toy" / kind)
 
     return step
 
 
-def latest_metrics(backbone_runs: Path) -> Path:
+def latest_run(backbone_runs: Path) -> dict:
+    """A probe step's result: the newest finished run under `backbone_runs`, its folder and its metrics."""
     found = sorted(backbone_runs.glob("*/metrics.json"), key=lambda p: p.stat().st_mtime)
     if not found:
-        raise FileNotFoundError(f"{backbone_runs}: no finished detection run (no */metrics.json)")
-    return found[-1]
+        raise FileNotFoundError(f"{backbone_runs}: no finished run (no */metrics.json)")
+    return {"dir": str(found[-1].parent), "metrics": json.loads(found[-1].read_text())["metrics"]}
 
 
 # -- 5. leaderboard ------------------------------------------------------------------------------

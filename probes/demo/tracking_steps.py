@@ -7,12 +7,12 @@ into OUT/tracking_toy; then `rice-probe tracking train` runs on it for the given
 
 from __future__ import annotations
 
-import json
 from typing import Callable
 
 from probes.runner import probe_cli, rice_cli
 
 from .config import CONFIGS, DemoConfig
+from .steps import latest_run
 
 
 def toy_dir(cfg: DemoConfig):
@@ -43,9 +43,6 @@ def step(kind: str) -> Callable[[DemoConfig, dict], dict]:
         probe_cli(["tracking", "train", "--backbone", cfg.backbone_dir(kind), "--config", CONFIGS / "tracking" / "tiny.yaml",
                    "--train", f"toy:{toy}:train", "--eval", f"toy:{toy}:val", "--runs-dir", cfg.runs_dir,
                    *([] if cfg.progress else ["--quiet"]), *tracking_overrides(cfg)])
-        found = sorted((cfg.runs_dir / "tracking" / "toy" / kind).glob("*/metrics.json"), key=lambda p: p.stat().st_mtime)
-        if not found:
-            raise FileNotFoundError(f"{cfg.runs_dir / 'tracking' / 'toy' / kind}: no finished tracking run")
-        return {"dir": str(found[-1].parent), "metrics": json.loads(found[-1].read_text())["metrics"]}
+        return latest_run(cfg.runs_dir / "tracking" / "toy" / kind)
 
     return run

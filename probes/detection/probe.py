@@ -14,7 +14,6 @@ refused, naming the part that differs).
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -123,15 +122,11 @@ def _run(cfg: DetectionConfig, backbone: Backbone, data: LoadedData | None, prog
     backbone_fp, data_fp = weights_fingerprint(backbone), data_fingerprint(data)
     expected = run_identity(cfg, backbone_fp, data_fp)
     run_dir = locate_run(cfg, data, info.name, backbone_fp, data_fp)
-    if run_dir.finished and run_dir.check_identity(expected):  # skipped even where nothing may be written
+    if run_dir.done(expected):  # skipped even where nothing may be written any more
         return RunRecord.load(run_dir.path, skipped=True)
     check_output(run_dir.path, cfg.output.runs_dir)
-    if not cfg.output.resume and run_dir.path.exists():
-        shutil.rmtree(run_dir.path)
-    run_dir.check_identity(expected)
     resolved = to_dict(cfg)
-    run_dir.prepare(resolved, compare_ignoring=("output",))
-    run_dir.write_identity(expected)
+    run_dir.start(expected, resolved, cfg.output.resume)
     started = now_iso()
 
     torch.manual_seed(cfg.seed)  # head initialisation

@@ -9,7 +9,6 @@ SAM, LLM); a finished run is skipped only when its recorded identity matches.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -226,18 +225,14 @@ def _run(cfg: RefsegConfig, backbone, data: LoadedData | None, progress: bool) -
                             cfg.output.run_id or f"{cfg.name}-s{cfg.seed}-{ident}")
     expected = {"identity": ident, "backbone_fingerprint": bb["fingerprint"], "data_fingerprint": data_fp,
                 "sam": sam_id}
-    if run_dir.finished and run_dir.check_identity(expected):
+    if run_dir.done(expected):
         return RunRecord.load(run_dir.path, skipped=True)
 
     model, batcher = build_model(cfg, backbone, sam, sam_id)  # checks the [SEG] tokenizer
     dist_info = init_distributed(cfg.train.device)  # torchrun: one process per device; else world size 1
     main, world = dist_info.is_main, dist_info.world_size
     if main:
-        if not cfg.output.resume and run_dir.path.exists():
-            shutil.rmtree(run_dir.path)
-        run_dir.check_identity(expected)
-        run_dir.prepare(to_dict(cfg), compare_ignoring=("output",))
-        run_dir.write_identity(expected)
+        run_dir.start(expected, to_dict(cfg), cfg.output.resume)
     barrier()
     started = now_iso()
     device = resolve_device(cfg.train.device) if world == 1 else dist_info.device

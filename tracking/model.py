@@ -9,7 +9,6 @@ computed once per sequence (`template_tokens`) and reused for every frame (`forw
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 from torch import nn
 
@@ -127,7 +126,3 @@ def hann2d(h: int, w: int) -> torch.Tensor:
         return 0.5 * (1 - torch.cos(2 * torch.pi / (n + 1) * torch.arange(1, n + 1, dtype=torch.float32)))
 
     return hann1d(h)[:, None] * hann1d(w)[None, :]
-
-
-def resize_like(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)

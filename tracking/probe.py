@@ -86,7 +86,8 @@ def run(cfg: TrackingConfig, backbone: Backbone, data: dict | None = None, progr
 def evaluate_run(cfg: TrackingConfig, backbone: Backbone, trained: Path, data: dict | None = None,
                  progress: bool = True) -> RunRecord:
     """Score the tracker of the trained run `trained` (its checkpoint) on cfg.data.eval, in a new run directory."""
-    return _run(cfg, backbone, data, progress, Path(trained))
+    with torch_threads(cfg.train.threads):
+        return _run(cfg, backbone, data, progress, Path(trained))
 
 
 def _run(cfg: TrackingConfig, backbone: Backbone, data: dict | None, progress: bool,

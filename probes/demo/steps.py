@@ -134,11 +134,11 @@ def detection(kind: str) -> Callable[[DemoConfig, dict], dict]:
     return step
 
 
-def latest_run(backbone_runs: Path) -> dict:
+def latest_run(backbone_runs: Path, pattern: str = "*/metrics.json") -> dict:
     """A probe step's result: the newest finished run under `backbone_runs`, its folder and its metrics."""
-    found = sorted(backbone_runs.glob("*/metrics.json"), key=lambda p: p.stat().st_mtime)
+    found = sorted(backbone_runs.glob(pattern), key=lambda p: p.stat().st_mtime)
     if not found:
-        raise FileNotFoundError(f"{backbone_runs}: no finished run (no */metrics.json)")
+        raise FileNotFoundError(f"{backbone_runs}: no finished run (no {pattern})")
     return {"dir": str(found[-1].parent), "metrics": json.loads(found[-1].read_text())["metrics"]}
 
 

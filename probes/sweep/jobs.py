@@ -133,10 +133,7 @@ def detection(job: Job, backbone: str):
         probe_cli(["detection", "--backbone", backbone, "--data", data, "--config", cfg.detection_config,
                    "--runs-dir", cfg.runs_dir, "--quiet", *demo_steps.detection_overrides(cfg),
                    *job.sweep.detection_set])
-        found = sorted(cfg.runs_dir.glob("detection/*/*/*/metrics.json"), key=lambda p: p.stat().st_mtime)
-        if not found:
-            raise FileNotFoundError(f"{cfg.runs_dir}: no finished detection run (no detection/*/*/*/metrics.json)")
-        return {"dir": str(found[-1].parent), "metrics": json.loads(found[-1].read_text())["metrics"]}
+        return demo_steps.latest_run(cfg.runs_dir, "detection/*/*/*/metrics.json")
 
     return step
 
